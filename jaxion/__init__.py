@@ -1,0 +1,57 @@
+"""jaxion: a differentiable simulator of an ion moving through a vibrating crystal.
+
+Importing jaxion switches JAX to float64 (``jax_enable_x64``): losses are tiny differences of
+kinetic energies and need double precision. This is the only global side effect of the import.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from .dynamics import EchoWarning, FullState, SimulationResult, simulate, simulate_pass, total_energy  # noqa: E402
+from .lattice import Lattice, bravais_lattice, chain, chain3d, simple_cubic, supercell_echo_time  # noqa: E402
+from .potential import CustomPairPotential, Gaussian, PairPotential, SumOfPairPotentials  # noqa: E402
+from .system import (  # noqa: E402
+    PassGeometry,
+    System,
+    cubic_cell_sites,
+    cubic_face_sites,
+    line_sites,
+    pass_geometry,
+    single_site,
+    sites_near_line,
+)
+from .sweep import SweepResult, sweep_passes  # noqa: E402
+from .theory import chain_loss_closed_form  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EchoWarning",
+    "FullState",
+    "SimulationResult",
+    "simulate",
+    "simulate_pass",
+    "total_energy",
+    "Lattice",
+    "bravais_lattice",
+    "chain",
+    "chain3d",
+    "simple_cubic",
+    "supercell_echo_time",
+    "CustomPairPotential",
+    "Gaussian",
+    "PairPotential",
+    "SumOfPairPotentials",
+    "PassGeometry",
+    "System",
+    "cubic_cell_sites",
+    "cubic_face_sites",
+    "line_sites",
+    "pass_geometry",
+    "single_site",
+    "sites_near_line",
+    "chain_loss_closed_form",
+    "SweepResult",
+    "sweep_passes",
+]

@@ -1,0 +1,42 @@
+"""Input checks shared by the modules.
+
+Every check names the parameter, the offending value and the valid range, and raises
+`ValueError`. Checks run only on concrete values: inside `jax.jit`/`jax.vmap` the values are
+tracers and the check is skipped (the same object was checked when it was built eagerly).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def is_concrete(value) -> bool:
+    """True when `value` holds numbers (not a JAX tracer)."""
+    leaves = jax.tree_util.tree_leaves(value)
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` unless every entry of `value` is finite and > 0 (>= 0)."""
+    if not is_concrete(value):
+        return
+    array = np.asarray(value, dtype=float)
+    bad = ~np.isfinite(array) | ((array < 0) if allow_zero else (array <= 0))
+    if np.any(bad):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}; got {value!r}.")
+
+
+def check_finite(name: str, value) -> None:
+    """Raise ``ValueError`` if any entry of `value` is NaN or infinite."""
+    if not is_concrete(value):
+        return
+    if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+        raise ValueError(f"{name} must be finite; got {value!r}.")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise ``ValueError`` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid options are {sorted(choices)}.")

@@ -1,0 +1,394 @@
+"""Harmonic frameworks: Bravais lattices of identical masses with harmonic couplings.
+
+Conventions (paper 1, Sec. II; ``shared/NOTES.md``): the framework energy is
+``ρ'²/(8π²) + ρᵀΞρ/2`` with dimensionless time τ (periods ``2π/Ω``) and lengths in the oscillator
+length ``l``. A lattice here is a set of *bonds*: for each bond offset ``v`` (integer cell offsets; only
+one of ``±v`` is stored) a 3×3 (or dof×dof) force-constant block ``K_v``, plus an on-site confinement
+``C``. The coupling is
+
+    (Ξρ)_m = C ρ_m + Σ_v K_v (2ρ_m − ρ_{m+v} − ρ_{m−v})
+
+so that the dynamical matrix is
+
+    D(q) = C + Σ_v 2 K_v (1 − cos q·v)                                   (1.12), (1.19)
+
+with ``q`` the *reduced* wavevector (phase per cell step, Brillouin zone ``[−π, π]^dim``); the free
+modes evolve as ``exp(2πiωτ)`` with ``ω² ∈ eig D(q)``.
+
+The coupling is applied matrix-free on a periodic supercell by array shifts (``jnp.roll``): memory
+is O(number of atoms) and no sparse or dense matrix is ever built. Zero entries of the blocks (the
+cubic lattice's blocks ``k v̂v̂ᵀ`` are mostly zero) are skipped when the lattice is built from
+concrete numbers.
+
+Displacements are stored channels-first, ``(dof, *supercell)``. ``dof`` is 3 when the masses move in
+3D and 1 for paper 2's chain whose masses move along it only; ``polarisation`` (3 × dof) maps the
+displacement components to Cartesian directions.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ._validation import check_finite, check_positive, is_concrete
+
+__all__ = [
+    "Lattice",
+    "chain3d",
+    "chain",
+    "simple_cubic",
+    "bravais_lattice",
+    "supercell_echo_time",
+]
+
+
+def _as_tuple_matrix(matrix) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(x) for x in row) for row in np.asarray(matrix))
+
+
+class Lattice(eqx.Module):
+    """A Bravais lattice (one mass per cell, unit mass) with harmonic bonds and confinement.
+
+    Build one with :func:`chain3d`, :func:`chain`, :func:`simple_cubic` or :func:`bravais_lattice`.
+
+    Attributes:
+        primitive_vectors: ``(3, dim)``; column ``i`` is the Cartesian lattice vector ``a_i`` (units of l).
+        force_constants: ``(bonds, dof, dof)``; block ``K_v`` of each stored bond (one of each ±v pair).
+        confinement: ``(dof, dof)``; on-site spring matrix ``C`` (κ in paper 1).
+        bond_offsets: static ``(bonds, dim)`` integer cell offsets of the stored bonds.
+        polarisation: static ``(3, dof)`` map from displacement components to Cartesian axes.
+        coupling_pattern: static ``(bonds, dof, dof)`` booleans; ``False`` entries are skipped in the
+            stencil (computed from the blocks when they are concrete, else all ``True``).
+        name: static label used in output files.
+    """
+
+    primitive_vectors: Float[Array, "3 dim"]
+    force_constants: Float[Array, "bonds dof dof"]
+    confinement: Float[Array, "dof dof"]
+    bond_offsets: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    polarisation: tuple[tuple[float, ...], ...] = eqx.field(static=True)
+    coupling_pattern: tuple[tuple[tuple[bool, ...], ...], ...] = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        primitive_vectors,
+        force_constants,
+        confinement,
+        bond_offsets: Sequence[Sequence[int]],
+        polarisation=None,
+        name: str = "lattice",
+    ):
+        self.primitive_vectors = jnp.asarray(primitive_vectors, dtype=float)
+        self.force_constants = jnp.asarray(force_constants, dtype=float)
+        self.confinement = jnp.asarray(confinement, dtype=float)
+        self.bond_offsets = tuple(tuple(int(i) for i in v) for v in bond_offsets)
+        dof = self.confinement.shape[-1]
+        if polarisation is None:
+            if dof != 3:
+                raise ValueError(f"polarisation must be given when dof = {dof} != 3.")
+            polarisation = np.eye(3)
+        self.polarisation = _as_tuple_matrix(polarisation)
+        if is_concrete(self.force_constants):
+            pattern = np.abs(np.asarray(self.force_constants)) > 0
+        else:
+            pattern = np.ones(self.force_constants.shape, dtype=bool)
+        self.coupling_pattern = tuple(
+            tuple(tuple(bool(x) for x in row) for row in block) for block in pattern
+        )
+        self.name = name
+
+    def __check_init__(self):
+        dim = self.primitive_vectors.shape[-1]
+        dof = self.confinement.shape[-1]
+        if self.primitive_vectors.shape != (3, dim) or dim not in (1, 2, 3):
+            raise ValueError(
+                f"primitive_vectors must have shape (3, dim) with dim in 1..3; got {self.primitive_vectors.shape}."
+            )
+        if self.confinement.shape != (dof, dof):
+            raise ValueError(f"confinement must be square (dof, dof); got {self.confinement.shape}.")
+        if self.force_constants.shape != (len(self.bond_offsets), dof, dof):
+            raise ValueError(
+                "force_constants must have shape (bonds, dof, dof) = "
+                f"({len(self.bond_offsets)}, {dof}, {dof}); got {self.force_constants.shape}."
+            )
+        if any(len(v) != dim for v in self.bond_offsets):
+            raise ValueError(f"every bond offset must have {dim} integers; got {self.bond_offsets}.")
+        if any(all(i == 0 for i in v) for v in self.bond_offsets):
+            raise ValueError("a bond offset of zero is the on-site term: pass it as `confinement`.")
+        if np.asarray(self.polarisation).shape != (3, dof):
+            raise ValueError(f"polarisation must have shape (3, {dof}); got {np.asarray(self.polarisation).shape}.")
+        if is_concrete((self.force_constants, self.confinement, self.primitive_vectors)):
+            check_finite("force_constants", self.force_constants)
+            check_finite("confinement", self.confinement)
+            check_finite("primitive_vectors", self.primitive_vectors)
+            blocks = np.concatenate([np.asarray(self.force_constants), np.asarray(self.confinement)[None]])
+            if not np.allclose(blocks, np.swapaxes(blocks, -1, -2), atol=1e-12):
+                raise ValueError("force-constant blocks and confinement must be symmetric matrices.")
+            if abs(np.linalg.det(np.asarray(self.primitive_vectors).T @ np.asarray(self.primitive_vectors))) < 1e-20:
+                raise ValueError("primitive_vectors are linearly dependent (zero cell volume).")
+            lowest = float(np.min(np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(self.zone_grid(9))))))
+            scale = float(np.max(np.abs(blocks))) or 1.0
+            if lowest < -1e-9 * scale:
+                raise ValueError(
+                    f"the lattice is unstable: the dynamical matrix has a negative eigenvalue ({lowest:.3g}); "
+                    "force constants must make D(q) positive semi-definite."
+                )
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def dim(self) -> int:
+        """Number of lattice directions (1 for a chain, 3 for a crystal)."""
+        return self.primitive_vectors.shape[-1]
+
+    @property
+    def dof(self) -> int:
+        """Displacement components per mass (3, or 1 for a longitudinal-only chain)."""
+        return self.confinement.shape[-1]
+
+    @property
+    def polarisation_matrix(self) -> np.ndarray:
+        """``(3, dof)`` map from displacement components to Cartesian axes."""
+        return np.asarray(self.polarisation, dtype=float)
+
+    def positions(self, cells) -> Float[Array, "... 3"]:
+        """Cartesian equilibrium positions ``R = Σ_i n_i a_i`` of integer cells ``(..., dim)``."""
+        return jnp.asarray(cells, dtype=float) @ self.primitive_vectors.T
+
+    def bond_vectors(self) -> Float[Array, "bonds 3"]:
+        """Cartesian vectors of the stored bonds."""
+        return self.positions(np.asarray(self.bond_offsets))
+
+    # ------------------------------------------------------------------ spectrum
+    def dynamical_matrix(self, q: Float[Array, "... dim"]) -> Float[Array, "... dof dof"]:
+        """``D(q) = C + Σ_v 2K_v (1 − cos q·v)`` for reduced wavevectors ``q`` (1.12), (1.19)."""
+        q = jnp.asarray(q, dtype=float)
+        phase = q @ jnp.asarray(self.bond_offsets, dtype=float).T  # (..., bonds)
+        weight = 2.0 * (1.0 - jnp.cos(phase))
+        return self.confinement + jnp.einsum("...b,bij->...ij", weight, self.force_constants)
+
+    def frequencies(self, q: Float[Array, "... dim"]) -> Float[Array, "... dof"]:
+        """Mode frequencies ``ω`` (ascending) at reduced wavevectors ``q``; ``ω² = eig D(q)``."""
+        eig = jnp.linalg.eigvalsh(self.dynamical_matrix(q))
+        return jnp.sqrt(jnp.clip(eig, 0.0))
+
+    def modes(self, q: Float[Array, "... dim"]):
+        """Frequencies ``(..., dof)`` and polarisations ``η`` (columns, ``(..., dof, dof)``) at ``q``."""
+        eig, vec = jnp.linalg.eigh(self.dynamical_matrix(q))
+        return jnp.sqrt(jnp.clip(eig, 0.0)), vec
+
+    def zone_grid(self, points_per_axis: int = 33) -> np.ndarray:
+        """A grid over the Brillouin zone ``[−π, π]^dim`` that contains 0 and the zone boundary."""
+        axis = np.linspace(-np.pi, np.pi, points_per_axis)
+        grids = np.meshgrid(*([axis] * self.dim), indexing="ij")
+        return np.stack([g.ravel() for g in grids], axis=-1)
+
+    def supercell_wavevectors(self, supercell: Sequence[int]) -> np.ndarray:
+        """The reduced wavevectors ``2π n/N`` of the modes of a periodic supercell, ``(prod(N), dim)``."""
+        axes = [2 * np.pi * np.fft.fftfreq(n) * 1.0 for n in supercell]
+        grids = np.meshgrid(*axes, indexing="ij")
+        return np.stack([g.ravel() for g in grids], axis=-1)
+
+    def max_frequency(self, supercell: Sequence[int] | None = None) -> float:
+        """Largest mode frequency ``ω_max``: exact over a supercell's modes when `supercell` is given
+        (up to 64 points per axis; larger supercells use a 64-point sampling), else over a zone grid."""
+        if supercell is None:
+            q = self.zone_grid(33)
+        else:
+            capped = [min(int(n), 64) for n in supercell]
+            q = self.supercell_wavevectors(capped)
+        eig = np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(q)))
+        return float(np.sqrt(max(np.max(eig), 0.0)))
+
+    def max_group_velocity(self, points_per_axis: int = 49) -> float:
+        """Largest group velocity ``|∂(2πω)/∂k|`` in units of l per τ, by central differences of the
+        sorted branches on a zone grid. Disturbances in the framework travel no faster than this."""
+        q = self.zone_grid(points_per_axis)
+        step = 1e-4
+        gradient = []
+        for axis in range(self.dim):
+            shift = np.zeros(self.dim)
+            shift[axis] = step
+            plus = np.asarray(self.frequencies(q + shift))
+            minus = np.asarray(self.frequencies(q - shift))
+            gradient.append((plus - minus) / (2 * step))
+        gradient = np.stack(gradient, axis=-1)  # (points, dof, dim): ∂ω/∂q_i
+        # q_i = k · a_i, so ∂ω/∂k = Σ_i a_i ∂ω/∂q_i.
+        cartesian = gradient @ np.asarray(self.primitive_vectors).T
+        return float(2 * np.pi * np.max(np.linalg.norm(cartesian, axis=-1)))
+
+    def long_wavelength_tensor(self, direction: Float[Array, "... 3"]) -> Float[Array, "... dof dof"]:
+        """``S(n̂) = Σ_v K_v (n̂·r_v)²`` with Cartesian bond vectors ``r_v``: ``D ≈ C + |k|² S(n̂)``
+        for small Cartesian wavevector ``k = |k| n̂`` (paper 1, before (1.22))."""
+        direction = jnp.asarray(direction, dtype=float)
+        direction = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
+        projection = direction @ self.bond_vectors().T  # (..., bonds)
+        return jnp.einsum("...b,bij->...ij", projection**2, self.force_constants)
+
+    @property
+    def cell_volume(self) -> float:
+        """Volume (length, area) of the primitive cell: ``sqrt(det(AᵀA))``."""
+        a = self.primitive_vectors
+        return jnp.sqrt(jnp.linalg.det(a.T @ a))
+
+    # ------------------------------------------------------------------ supercell operations
+    def apply_coupling(self, displacement: Float[Array, "dof *cells"]) -> Float[Array, "dof *cells"]:
+        """Matrix-free ``Ξρ`` on a periodic supercell (displacements channels-first)."""
+        dof, dim = self.dof, self.dim
+        if displacement.ndim != 1 + dim or displacement.shape[0] != dof:
+            raise ValueError(
+                f"displacement must have shape (dof={dof}, *supercell) with {dim} supercell axes; "
+                f"got {displacement.shape}."
+            )
+        axes = tuple(range(1, 1 + dim))
+        diagonal = self.confinement + 2.0 * jnp.sum(self.force_constants, axis=0)
+        out = [sum(diagonal[i, j] * displacement[j] for j in range(dof)) for i in range(dof)]
+        for b, offset in enumerate(self.bond_offsets):
+            pattern = self.coupling_pattern[b]
+            for j in range(dof):
+                if not any(pattern[i][j] for i in range(dof)):
+                    continue
+                neighbours = jnp.roll(displacement[j], offset, axis=tuple(a - 1 for a in axes)) + jnp.roll(
+                    displacement[j], tuple(-o for o in offset), axis=tuple(a - 1 for a in axes)
+                )
+                for i in range(dof):
+                    if pattern[i][j]:
+                        out[i] = out[i] - self.force_constants[b, i, j] * neighbours
+        return jnp.stack(out)
+
+    def potential_energy(self, displacement: Float[Array, "dof *cells"]) -> Float[Array, ""]:
+        """Harmonic energy ``ρᵀΞρ/2`` of supercell displacements."""
+        return 0.5 * jnp.vdot(displacement, self.apply_coupling(displacement))
+
+
+# ---------------------------------------------------------------------- builders
+
+
+def chain3d(
+    coupling_parallel: float = 99 / 4,
+    coupling_perpendicular: float | None = None,
+    confinement_parallel: float = 1.0,
+    confinement_perpendicular: float | None = None,
+    spacing: float = 1.0,
+) -> Lattice:
+    """Paper 1's chain along ``z`` whose masses move in 3D (Fig. 1, (1.12)).
+
+    ``ω_u² = κ_u + 4 k_u sin²(q/2)`` for ``u ∈ {x, y, z}`` with ``k_∥ = coupling_parallel``,
+    ``k_⊥ = coupling_perpendicular`` (default: equal to ``k_∥``), ``κ_∥, κ_⊥`` the confinements
+    (``κ_⊥`` defaults to ``κ_∥``) and lattice spacing ``spacing``.
+    """
+    if coupling_perpendicular is None:
+        coupling_perpendicular = coupling_parallel
+    if confinement_perpendicular is None:
+        confinement_perpendicular = confinement_parallel
+    check_positive("coupling_parallel", coupling_parallel)
+    check_positive("coupling_perpendicular", coupling_perpendicular)
+    check_positive("confinement_parallel", confinement_parallel, allow_zero=True)
+    check_positive("confinement_perpendicular", confinement_perpendicular, allow_zero=True)
+    check_positive("spacing", spacing)
+    k = jnp.stack([jnp.asarray(coupling_perpendicular, float)] * 2 + [jnp.asarray(coupling_parallel, float)])
+    c = jnp.stack([jnp.asarray(confinement_perpendicular, float)] * 2 + [jnp.asarray(confinement_parallel, float)])
+    vectors = jnp.zeros((3, 1)).at[2, 0].set(spacing)
+    return Lattice(vectors, jnp.diag(k)[None], jnp.diag(c), bond_offsets=[(1,)], name="chain3d")
+
+
+def chain(
+    omega_fast: float | None = 10.0,
+    *,
+    confinement: float | None = None,
+    coupling: float | None = None,
+    spacing: float = 40.0,
+) -> Lattice:
+    """Paper 2's chain along ``z`` whose masses move along it only.
+
+    ``ω² = 1 + (ω_fast² − 1) sin²(q/2)``: confinement ``κ = 1`` and coupling ``k = (ω_fast² − 1)/4``.
+    Alternatively give ``confinement`` and ``coupling`` directly (then ``omega_fast`` is ignored).
+    """
+    if coupling is None:
+        check_positive("omega_fast", omega_fast)
+        if is_concrete(omega_fast) and float(omega_fast) <= 1.0:
+            raise ValueError(f"omega_fast must be > 1 (the band runs from 1 to ω_fast); got {omega_fast!r}.")
+        coupling = (jnp.asarray(omega_fast, float) ** 2 - 1.0) / 4.0
+        confinement = 1.0 if confinement is None else confinement
+    confinement = 0.0 if confinement is None else confinement
+    check_positive("coupling", coupling)
+    check_positive("confinement", confinement, allow_zero=True)
+    check_positive("spacing", spacing)
+    vectors = jnp.zeros((3, 1)).at[2, 0].set(spacing)
+    return Lattice(
+        vectors,
+        jnp.reshape(jnp.asarray(coupling, float), (1, 1, 1)),
+        jnp.reshape(jnp.asarray(confinement, float), (1, 1)),
+        bond_offsets=[(1,)],
+        polarisation=[[0.0], [0.0], [1.0]],
+        name="chain",
+    )
+
+
+def simple_cubic(k1: float = 15.0, k2: float = 5.0, spacing: float = 2.0) -> Lattice:
+    """Paper 1's simple cubic lattice (1.18)–(1.19): central springs ``k1`` to the 6 nearest and
+    ``k2`` to the 12 next-nearest neighbours, block ``k v̂v̂ᵀ`` per bond, lattice constant ``spacing``."""
+    check_positive("k1", k1, allow_zero=True)
+    check_positive("k2", k2, allow_zero=True)
+    check_positive("spacing", spacing)
+    offsets, blocks = [], []
+    nearest = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
+    next_nearest = [(1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1), (0, 1, 1), (0, 1, -1)]
+    for group, k in ((nearest, k1), (next_nearest, k2)):
+        for v in group:
+            unit = np.asarray(v, float) / np.linalg.norm(v)
+            offsets.append(v)
+            blocks.append(jnp.asarray(k, float) * np.outer(unit, unit))
+    return Lattice(
+        jnp.eye(3) * jnp.asarray(spacing, float),
+        jnp.stack(blocks),
+        jnp.zeros((3, 3)),
+        bond_offsets=offsets,
+        name="simple_cubic",
+    )
+
+
+def bravais_lattice(
+    primitive_vectors,
+    neighbours: Sequence[tuple[Sequence[float], object]],
+    confinement=None,
+    name: str = "bravais",
+) -> Lattice:
+    """A general Bravais lattice (one mass per cell) from Cartesian neighbour vectors and 3×3 blocks.
+
+    Args:
+        primitive_vectors: ``(3, 3)`` with the lattice vectors as columns (or ``(3, dim)``).
+        neighbours: pairs ``(r, K)``: a Cartesian neighbour vector ``r`` (a lattice vector) and the
+            3×3 symmetric force-constant block of that bond. Give one of each ``±r`` pair (a pair given
+            twice is an error); the energy of the bond is ``½ (ρ_m − ρ_n)ᵀ K (ρ_m − ρ_n)``.
+        confinement: optional ``(3, 3)`` on-site spring matrix (default zero).
+    """
+    vectors = np.asarray(primitive_vectors, dtype=float)
+    if vectors.ndim != 2 or vectors.shape[0] != 3:
+        raise ValueError(f"primitive_vectors must have shape (3, dim); got {vectors.shape}.")
+    offsets, blocks = [], []
+    for r, block in neighbours:
+        cell, *_ = np.linalg.lstsq(vectors, np.asarray(r, dtype=float), rcond=None)
+        rounded = np.rint(cell).astype(int)
+        if not np.allclose(vectors @ rounded, r, atol=1e-8):
+            raise ValueError(f"neighbour vector {tuple(r)} is not a lattice vector of the given primitive_vectors.")
+        if tuple(rounded) in offsets or tuple(-rounded) in offsets:
+            raise ValueError(f"neighbour vector {tuple(r)} is given twice (as ±r); give each bond once.")
+        offsets.append(tuple(int(i) for i in rounded))
+        blocks.append(jnp.asarray(block, dtype=float))
+    if confinement is None:
+        confinement = jnp.zeros((3, 3))
+    return Lattice(vectors, jnp.stack(blocks), jnp.asarray(confinement, float), bond_offsets=offsets, name=name)
+
+
+def supercell_echo_time(lattice: Lattice, supercell: Sequence[int]) -> float:
+    """Time (τ) after which a disturbance started at one site first returns to it around the
+    periodic supercell: the shortest period ``min_i N_i |a_i|`` over the fastest group velocity."""
+    lengths = [int(n) * float(np.linalg.norm(np.asarray(lattice.primitive_vectors)[:, i])) for i, n in enumerate(supercell)]
+    return min(lengths) / lattice.max_group_velocity()
+

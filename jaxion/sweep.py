@@ -1,0 +1,173 @@
+"""Batched passes: a whole loss-versus-speed curve from one compiled, vmapped call.
+
+:func:`sweep_passes` vmaps :func:`jaxion.simulate_pass` over speeds (and, optionally, impact
+parameters and pair potentials with a leading batch axis, e.g. several widths or amplitudes). All
+batch members share one lattice (its arrays are not copied per member). Members that end early (their
+ion crossed the stop plane) are frozen by the batched while-loop and do not disturb the others.
+
+Large sweeps are split into batches of ``batch_size`` members (the last batch is padded), each one
+compiled call; a progress bar counts batches.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from ._validation import check_positive
+from .dynamics.full import EchoWarning, _check_inside, _check_supercell, simulate_pass
+from .lattice import supercell_echo_time
+from .potential import PairPotential
+from .system import System, pass_geometry
+
+__all__ = ["SweepResult", "sweep_passes"]
+
+
+class SweepResult(eqx.Module):
+    """Per-member results of a sweep (NumPy arrays, leading axis = batch member).
+
+    Attributes:
+        speeds: initial speeds ``σ'_0``.
+        impacts: impact vectors ``(members, 3)``.
+        loss: kinetic-energy loss ``μ(v0² − v1²)/(8π²)`` of each pass.
+        framework_energy: energy left in the framework at the end of each pass.
+        energy_drift: drift of the conserved total energy (accuracy diagnostic).
+        end_time: time each pass ended.
+        stopped_by_event: whether the ion crossed the stop plane (``False``: reflected or trapped).
+        num_steps: accepted solver steps.
+        result: 0 for success, 1 step budget exhausted, 2 other solver failure.
+    """
+
+    speeds: Float[np.ndarray, " members"]
+    impacts: Float[np.ndarray, "members 3"]
+    loss: Float[np.ndarray, " members"]
+    framework_energy: Float[np.ndarray, " members"]
+    energy_drift: Float[np.ndarray, " members"]
+    end_time: Float[np.ndarray, " members"]
+    stopped_by_event: np.ndarray
+    num_steps: Int[np.ndarray, " members"]
+    result: Int[np.ndarray, " members"]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Members that succeeded and whose ion passed the sites."""
+        return (self.result == 0) & self.stopped_by_event
+
+
+def _pass_summary(system, supercell, speed, impact, potential, options):
+    if potential is not None:
+        system = eqx.tree_at(lambda s: s.potential, system, potential)
+    out = simulate_pass(system, speed, supercell, impact=impact, **options)
+    return (out.loss, out.framework_energy, out.energy_drift, out.end_time, out.stopped_by_event, out.num_steps, out.result)
+
+
+def sweep_passes(
+    system: System,
+    speeds: Sequence[float],
+    supercell: Sequence[int],
+    *,
+    impacts=None,
+    potentials: PairPotential | None = None,
+    direction=(0.0, 0.0, 1.0),
+    batch_size: int | None = None,
+    progress: bool = True,
+    **solver_options,
+) -> SweepResult:
+    """Loss of paper 1's single pass for many speeds in vmapped calls.
+
+    Args:
+        system: the system (shared by all members unless ``potentials`` is given).
+        speeds: initial speeds, ``(members,)``, all > 0.
+        supercell: periodic supercell size per lattice axis.
+        impacts: ``(3,)`` impact vector for all members, or ``(members, 3)``.
+        potentials: optional pair potential whose array leaves carry a leading ``members`` axis
+            (e.g. ``jax.vmap(lambda w: Gaussian(0.01, w))(widths)``), to sweep widths/amplitudes.
+        direction: direction of motion (shared).
+        batch_size: members per compiled call (default: all at once).
+        progress: show a progress bar over batches.
+        solver_options: passed to :func:`jaxion.simulate` (``solver``, ``dt``, ``rtol``, ...).
+    """
+    speeds = np.atleast_1d(np.asarray(speeds, dtype=float))
+    if speeds.ndim != 1 or speeds.size == 0:
+        raise ValueError(f"speeds must be a non-empty 1D sequence; got shape {speeds.shape}.")
+    check_positive("speeds", speeds)
+    members = speeds.size
+    impacts = np.zeros(3) if impacts is None else np.asarray(impacts, dtype=float)
+    if impacts.shape == (3,):
+        impacts = np.broadcast_to(impacts, (members, 3))
+    if impacts.shape != (members, 3):
+        raise ValueError(f"impacts must have shape (3,) or ({members}, 3); got {impacts.shape}.")
+    if potentials is not None:
+        sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree_util.tree_leaves(potentials)}
+        if sizes != {members}:
+            raise ValueError(f"every array leaf of potentials must have a leading axis of length {members}; got {sizes}.")
+    supercell = _check_supercell(system, supercell)
+    batch_size = members if batch_size is None else int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+
+    # Eager checks, once: the path stays in the supercell and the echo time.
+    probe = system
+    if potentials is not None:
+        widest = int(np.argmax(np.asarray(jax.vmap(lambda p: p.range)(potentials))))
+        probe = eqx.tree_at(lambda s: s.potential, system, jax.tree_util.tree_map(lambda x: x[widest], potentials))
+    for impact in np.unique(impacts, axis=0):
+        geometry = pass_geometry(probe, direction, impact)
+        _check_inside(probe, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")
+    geometry = pass_geometry(probe, direction, impacts[0])
+    echo = supercell_echo_time(system.lattice, supercell)
+    slow = float(geometry.path_length) / float(speeds.min())
+    if slow > echo:
+        affected = speeds[float(geometry.path_length) / speeds > echo]
+        warnings.warn(
+            f"{affected.size} of {members} passes (speeds <= {affected.max():.3g}) last longer than τ ≈ {echo:.3g}, "
+            f"the time sound needs to go around the periodic supercell {supercell}: finite-size echoes return "
+            "before those ions leave. Use a larger supercell (or the memory engine) if that matters.",
+            EchoWarning,
+            stacklevel=2,
+        )
+
+    options = dict(solver_options)
+    options.setdefault("max_frequency", system.lattice.max_frequency(supercell))
+    options["check_echo"] = False
+    options["direction"] = direction
+    potential_axis = None if potentials is None else 0
+
+    @eqx.filter_jit
+    def run_batch(system, speed, impact, potential):
+        return jax.vmap(
+            lambda v, b, p: _pass_summary(system, supercell, v, b, p, options),
+            in_axes=(0, 0, potential_axis),
+        )(speed, impact, potential)
+
+    outputs = []
+    starts = range(0, members, batch_size)
+    iterator = starts
+    if progress and len(starts) > 1:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(starts, desc="passes", unit="batch")
+    for start in iterator:
+        stop = min(start + batch_size, members)
+        pad = batch_size - (stop - start)
+        take = np.concatenate([np.arange(start, stop), np.full(pad, stop - 1)]).astype(int)
+        batch_potentials = None if potentials is None else jax.tree_util.tree_map(lambda x: x[take], potentials)
+        result = run_batch(system, jnp.asarray(speeds[take]), jnp.asarray(impacts[take]), batch_potentials)
+        outputs.append([np.asarray(x)[: stop - start] for x in result])
+    fields = [np.concatenate(column) for column in zip(*outputs)]
+    sweep = SweepResult(speeds, np.asarray(impacts), *fields)
+    failed = np.flatnonzero(sweep.result != 0)
+    if failed.size:
+        warnings.warn(
+            f"{failed.size} pass(es) failed in the solver (members {failed.tolist()}; code 1 = step budget "
+            "exhausted, raise max_steps). Their losses are not meaningful; the others are kept.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return sweep
