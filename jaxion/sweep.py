@@ -11,6 +11,8 @@ compiled call; a progress bar counts batches.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
 from typing import Sequence
 
@@ -77,6 +79,7 @@ def sweep_passes(
     direction=(0.0, 0.0, 1.0),
     batch_size: int | None = None,
     progress: bool = True,
+    checkpoint=None,
     **solver_options,
 ) -> SweepResult:
     """Loss of paper 1's single pass for many speeds in vmapped calls.
@@ -91,6 +94,9 @@ def sweep_passes(
         direction: direction of motion (shared).
         batch_size: members per compiled call (default: all at once).
         progress: show a progress bar over batches.
+        checkpoint: optional ``.npz`` path. After every batch the results so far are written there
+            atomically, tagged with a fingerprint of all inputs; a later call with the same inputs and
+            path resumes after the last finished batch (and gives the same numbers). The file is kept.
         solver_options: passed to :func:`jaxion.simulate` (``solver``, ``dt``, ``rtol``, ...).
     """
     speeds = np.atleast_1d(np.asarray(speeds, dtype=float))
@@ -146,8 +152,9 @@ def sweep_passes(
             in_axes=(0, 0, potential_axis),
         )(speed, impact, potential)
 
-    outputs = []
-    starts = range(0, members, batch_size)
+    fingerprint = _fingerprint(system, potentials, speeds, impacts, supercell, batch_size, options)
+    outputs = _load_checkpoint(checkpoint, fingerprint)
+    starts = range(len(outputs) * batch_size, members, batch_size)
     iterator = starts
     if progress and len(starts) > 1:
         from tqdm.auto import tqdm
@@ -160,6 +167,8 @@ def sweep_passes(
         batch_potentials = None if potentials is None else jax.tree_util.tree_map(lambda x: x[take], potentials)
         result = run_batch(system, jnp.asarray(speeds[take]), jnp.asarray(impacts[take]), batch_potentials)
         outputs.append([np.asarray(x)[: stop - start] for x in result])
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, fingerprint, outputs)
     fields = [np.concatenate(column) for column in zip(*outputs)]
     sweep = SweepResult(speeds, np.asarray(impacts), *fields)
     failed = np.flatnonzero(sweep.result != 0)
@@ -171,3 +180,36 @@ def sweep_passes(
             stacklevel=2,
         )
     return sweep
+
+
+_FIELDS = ("loss", "framework_energy", "energy_drift", "end_time", "stopped_by_event", "num_steps", "result")
+
+
+def _fingerprint(*inputs) -> str:
+    """A hash of every array value and static setting of the inputs."""
+    digest = hashlib.sha256()
+    leaves, treedef = jax.tree_util.tree_flatten(inputs)
+    digest.update(str(treedef).encode())
+    for leaf in leaves:
+        array = np.asarray(leaf) if not callable(leaf) else np.asarray(repr(leaf))
+        digest.update(str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
+    return digest.hexdigest()
+
+
+def _load_checkpoint(path, fingerprint: str) -> list:
+    if path is None or not os.path.exists(path):
+        return []
+    with np.load(path) as data:
+        if str(data["fingerprint"]) != fingerprint:
+            raise ValueError(
+                f"checkpoint {path} was written by a sweep with other inputs; remove it or choose another path."
+            )
+        batches = int(data["batches"])
+        return [[data[f"{name}_{b}"] for name in _FIELDS] for b in range(batches)]
+
+
+def _save_checkpoint(path, fingerprint: str, outputs: list) -> None:
+    from .io import save_npz
+
+    arrays = {f"{name}_{b}": column for b, batch in enumerate(outputs) for name, column in zip(_FIELDS, batch)}
+    save_npz(path, fingerprint=np.asarray(fingerprint), batches=np.asarray(len(outputs)), **arrays)

@@ -1,0 +1,212 @@
+"""The ``jaxion`` command.
+
+``jaxion`` (or ``jaxion run``) sweeps ion speeds for a single pass and writes the data and a
+loss-versus-speed figure with the theory beside the simulation. The default problem is paper 1's
+Fig. 2 chain (``k = 99/4``, ``κ = 1``, ``Φ0 = 0.01``, ``λ = 1``, ``s ∈ {0, 1}``) on 200 masses, small
+enough for a laptop CPU in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LATTICES = ("chain3d", "chain", "cubic")
+SITE_SETS = ("single", "face", "cell")
+
+
+def _speeds(text: str) -> np.ndarray:
+    """``a:b:n`` (n log-spaced speeds from a to b) or a comma-separated list."""
+    try:
+        if ":" in text:
+            low, high, count = text.split(":")
+            return np.geomspace(float(low), float(high), int(count))
+        return np.asarray([float(x) for x in text.split(",")])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"speeds must be 'min:max:count' or 'v1,v2,...'; got {text!r}") from error
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}") from error
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxion",
+        description="Simulate an ion passing through a vibrating crystal and the energy it loses (paper 1, Eqs. (1.3)-(1.4)).",
+    )
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="sweep speeds for single passes (the default command)")
+    run.add_argument("--lattice", choices=LATTICES, default="chain3d", help="framework (default: paper 1's chain3d)")
+    run.add_argument("--supercell", type=_ints, default=None, help="cells per axis, e.g. 200 or 20,20,20")
+    run.add_argument("--coupling", type=float, default=99 / 4, help="chain nearest-neighbour coupling k (chain3d)")
+    run.add_argument("--confinement", type=float, default=1.0, help="chain confinement κ (chain3d)")
+    run.add_argument("--omega-fast", type=float, default=10.0, help="top of the band ω_fast (chain)")
+    run.add_argument("--k1", type=float, default=15.0, help="cubic nearest-neighbour spring")
+    run.add_argument("--k2", type=float, default=5.0, help="cubic next-nearest-neighbour spring")
+    run.add_argument("--spacing", type=float, default=None, help="lattice constant α (default 1 chain3d, 40 chain, 2 cubic)")
+    run.add_argument("--amplitude", type=float, default=0.01, help="Gaussian amplitude Φ0 (negative = attractive)")
+    run.add_argument("--width", type=float, default=1.0, help="Gaussian width λ")
+    run.add_argument("--impacts", type=_floats, default=[0.0, 1.0], help="impact parameters s (comma list)")
+    run.add_argument("--sites", choices=SITE_SETS, default="single", help="interacting sites (cubic: face/cell)")
+    run.add_argument("--mass-ratio", type=float, default=1.0, help="μ = M/m")
+    run.add_argument("--speeds", type=_speeds, default=_speeds("2:80:14"), help="'min:max:count' (log) or 'v1,v2,...'")
+    run.add_argument("--solver", default="tsit5", help="diffrax solver: tsit5, dopri5, dopri8, bosh3, heun")
+    run.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of the adaptive solver")
+    run.add_argument("--atol", type=float, default=1e-12, help="absolute tolerance of the adaptive solver")
+    run.add_argument("--dt", type=float, default=None, help="fixed time step instead of adaptive steps")
+    run.add_argument("--batch-size", type=int, default=None, help="passes per compiled call (default: all)")
+    run.add_argument("--out", type=Path, default=Path("jaxion-output"), help="output folder")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoints")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def _lattice(args):
+    import jaxion as jx
+
+    if args.lattice == "chain3d":
+        return jx.chain3d(args.coupling, confinement_parallel=args.confinement, spacing=args.spacing or 1.0)
+    if args.lattice == "chain":
+        return jx.chain(args.omega_fast, spacing=args.spacing or 40.0)
+    return jx.simple_cubic(args.k1, args.k2, spacing=args.spacing or 2.0)
+
+
+def _sites(args, lattice):
+    import jaxion as jx
+
+    if args.sites == "single":
+        return jx.single_site(lattice)
+    if args.lattice != "cubic":
+        raise SystemExit(f"jaxion: error: --sites {args.sites} needs --lattice cubic")
+    return jx.cubic_face_sites() if args.sites == "face" else jx.cubic_cell_sites()
+
+
+def _impact_vector(lattice_name: str, s: float, sites: str) -> np.ndarray:
+    """Paper 1: the chain's offset is along y (σ0 = s ŷ), the cubic one along x (σ0 = s x̂)."""
+    return np.array([s, 0.0, 0.0]) if lattice_name == "cubic" else np.array([0.0, s, 0.0])
+
+
+def command_run(args) -> int:
+    import jaxion as jx
+    from jaxion.io import run_metadata, save_json, save_npz
+    from jaxion.plot import plot_loss_curves
+
+    started = time.perf_counter()
+    lattice = _lattice(args)
+    supercell = args.supercell or ([200] if lattice.dim == 1 else [20, 20, 20])
+    potential = jx.Gaussian(args.amplitude, args.width)
+    system = jx.System(lattice, potential, _sites(args, lattice), mass_ratio=args.mass_ratio)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(solver=args.solver, rtol=args.rtol, atol=args.atol, dt=args.dt)
+    parameters = {
+        "lattice": args.lattice,
+        "supercell": supercell,
+        "force_constants": np.asarray(lattice.force_constants),
+        "confinement": np.asarray(lattice.confinement),
+        "spacing": float(np.linalg.norm(np.asarray(lattice.primitive_vectors)[:, 0])),
+        "amplitude": args.amplitude,
+        "width": args.width,
+        "sites": [list(s) for s in system.sites],
+        "mass_ratio": args.mass_ratio,
+        "impacts": args.impacts,
+        "speeds": args.speeds,
+        **{k: v for k, v in options.items()},
+    }
+    print(
+        f"jaxion: {args.lattice} lattice, supercell {supercell}, Φ0={args.amplitude}, λ={args.width}, "
+        f"{len(args.speeds)} speeds x {len(args.impacts)} impact parameters -> {out}/",
+        flush=True,
+    )
+    curves, table = [], {"speed": args.speeds}
+    for s in args.impacts:
+        impact = _impact_vector(args.lattice, s, args.sites)
+        checkpoint = out / f".checkpoint_s{s:g}.npz"
+        if not args.resume and checkpoint.exists():
+            checkpoint.unlink()
+        result = jx.sweep_passes(
+            system,
+            args.speeds,
+            supercell,
+            impacts=impact,
+            batch_size=args.batch_size or (4 if args.resume else None),
+            progress=not args.no_progress,
+            checkpoint=checkpoint,
+            **options,
+        )
+        curve = {"label": f"s = {s:g}", "speeds": result.speeds, "loss": np.where(result.ok, result.loss, np.nan)}
+        table[f"loss_s{s:g}"] = result.loss
+        table[f"energy_drift_s{s:g}"] = result.energy_drift
+        table[f"passed_s{s:g}"] = result.ok
+        if args.lattice in ("chain3d", "chain") and args.sites == "single":
+            coupling = np.asarray(lattice.force_constants)[0]
+            kappa = np.asarray(lattice.confinement)
+            fine = np.geomspace(args.speeds.min(), args.speeds.max(), 200)
+            kw = dict(
+                amplitude=args.amplitude,
+                width=args.width,
+                impact_parameter=s,
+                coupling_parallel=coupling[-1, -1],
+                coupling_perpendicular=coupling[0, 0] if args.lattice == "chain3d" else 1.0,
+                confinement_parallel=kappa[-1, -1],
+                # paper 2's chain moves along itself only: no transverse channel (infinitely stiff).
+                confinement_perpendicular=kappa[0, 0] if args.lattice == "chain3d" else np.inf,
+            )
+            curve["theory_speeds"] = fine
+            curve["theory"] = np.asarray(jx.chain_loss_closed_form(fine, **kw))
+            curve["theory_at_speeds"] = np.asarray(jx.chain_loss_closed_form(result.speeds, **kw))
+            table[f"closed_form_s{s:g}"] = curve["theory_at_speeds"]
+        curves.append(curve)
+        worst = np.max(np.abs(result.energy_drift / np.where(result.loss != 0, result.loss, 1)))
+        print(f"  s = {s:g}: {int(result.ok.sum())}/{result.ok.size} passes completed; max |energy drift / loss| = {worst:.2e}")
+        checkpoint.unlink(missing_ok=True)
+    wall = time.perf_counter() - started
+    save_npz(out / "loss_vs_speed.npz", **table)
+    _write_csv(out / "loss_vs_speed.csv", table)
+    save_json(out / "loss_vs_speed.json", run_metadata(parameters, wall))
+    title = f"{args.lattice}: Φ0 = {args.amplitude:g}, λ = {args.width:g}, supercell {supercell}"
+    plot_loss_curves(curves, out / "loss_vs_speed.png", title=title)
+    print(f"jaxion: wrote {out}/loss_vs_speed.{{png,pdf,npz,csv,json}} in {wall:.1f} s")
+    return 0
+
+
+def _write_csv(path: Path, table: dict) -> None:
+    from jaxion.io import atomic_write
+
+    names = list(table)
+    rows = np.column_stack([np.asarray(table[n], dtype=float) for n in names])
+    atomic_write(path, lambda tmp: np.savetxt(tmp, rows, delimiter=",", header=",".join(names), comments=""))
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            return command_run(args)
+        except ValueError as error:
+            parser.exit(2, f"jaxion: error: {error}\n")
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

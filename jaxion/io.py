@@ -1,0 +1,97 @@
+"""Result files: data plus the metadata that made them, written atomically.
+
+Every file is first written to a temporary name in the target folder and then renamed, so a crash
+never leaves a half-written result. Metadata records the parameters, the package versions, the git
+revision (if any), the JAX device and the run time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["atomic_write", "save_npz", "save_json", "run_metadata"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` and rename the temporary file to ``path`` (same folder, atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def save_npz(path, **arrays) -> Path:
+    """Write NumPy arrays to ``path`` (``.npz``) atomically."""
+
+    def write(tmp: Path):
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+
+    return atomic_write(path, write)
+
+
+def _jsonable(value: Any):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        array = np.asarray(value)
+        return array.tolist() if array.ndim else array.item()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    return value
+
+
+def save_json(path, data: dict) -> Path:
+    """Write a JSON document atomically (NumPy/JAX values converted)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False)))
+
+
+def _git_revision() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_metadata(parameters: dict, wall_time: float | None = None) -> dict:
+    """Parameters plus provenance: versions, git revision, device, host, wall time."""
+    import diffrax
+    import equinox
+    import jax
+
+    from . import __version__
+
+    return {
+        "parameters": parameters,
+        "jaxion_version": __version__,
+        "git_revision": _git_revision(),
+        "jax_version": jax.__version__,
+        "diffrax_version": diffrax.__version__ if hasattr(diffrax, "__version__") else None,
+        "equinox_version": equinox.__version__ if hasattr(equinox, "__version__") else None,
+        "numpy_version": np.__version__,
+        "device": [str(d) for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "wall_time_s": wall_time,
+    }

@@ -1,0 +1,36 @@
+"""The `jaxion` command: the main job writes data, metadata and a figure; bad options fail clearly."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxion.cli import main
+
+
+def test_run_writes_data_and_figure(tmp_path):
+    code = main(["--speeds", "12,40", "--impacts", "0,1", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    for suffix in ("png", "pdf", "npz", "csv", "json"):
+        assert (tmp_path / f"loss_vs_speed.{suffix}").stat().st_size > 0
+    data = np.load(tmp_path / "loss_vs_speed.npz")
+    np.testing.assert_allclose(data["loss_s1"], data["closed_form_s1"], rtol=1e-2)
+    meta = json.loads((tmp_path / "loss_vs_speed.json").read_text())
+    assert meta["parameters"]["width"] == 1.0 and meta["jax_version"]
+    assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporary files
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lattice", "hexagonal"], "invalid choice"),
+        (["--speeds", "fast"], "speeds must be"),
+        (["--width", "0", "--speeds", "10"], "width"),
+        (["--solver", "euler3", "--speeds", "10"], "unknown solver"),
+    ],
+)
+def test_bad_options_exit_with_message(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
