@@ -225,6 +225,7 @@ def simulate(
     adjoint: diffrax.AbstractAdjoint | None = None,
     check_echo: bool = True,
     max_frequency: float | None = None,
+    progress: bool = False,
 ) -> SimulationResult:
     """Integrate (1.3)–(1.4) on a periodic ``supercell`` from the given ion state.
 
@@ -248,6 +249,7 @@ def simulate(
         check_echo: warn (:class:`EchoWarning`) if ``duration`` exceeds the supercell's echo time.
         max_frequency: the supercell's ``ω_max`` if already known (sets the first adaptive step and
             the stability check of a fixed ``dt``); computed from the lattice when ``None``.
+        progress: show a progress bar over simulated time (diffrax's tqdm meter) for long runs.
 
     Returns:
         A :class:`SimulationResult`.
@@ -328,6 +330,7 @@ def simulate(
         event=event,
         max_steps=max_steps,
         throw=False,
+        progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
         adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
     )
     final = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
