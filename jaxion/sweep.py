@@ -23,7 +23,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._validation import check_positive
-from .dynamics.full import EchoWarning, _check_inside, _check_supercell, simulate_pass
+from .dynamics.full import RESULT_CODES, EchoWarning, _check_inside, _check_supercell, simulate_pass
 from .lattice import supercell_echo_time
 from .potential import PairPotential
 from .system import System, pass_geometry
@@ -43,7 +43,7 @@ class SweepResult(eqx.Module):
         end_time: time each pass ended.
         stopped_by_event: whether the ion crossed the stop plane (``False``: reflected or trapped).
         num_steps: accepted solver steps.
-        result: 0 for success, 1 step budget exhausted, 2 other solver failure.
+        result: status per member, 0 for success; see ``jaxion.dynamics.full.RESULT_CODES``.
     """
 
     speeds: Float[np.ndarray, " members"]
@@ -81,6 +81,7 @@ def sweep_passes(
     progress: bool = True,
     checkpoint=None,
     devices: Sequence | None = None,
+    energy_tolerance: float = 1e-2,
     **solver_options,
 ) -> SweepResult:
     """Loss of paper 1's single pass for many speeds in vmapped calls.
@@ -98,6 +99,7 @@ def sweep_passes(
         checkpoint: optional ``.npz`` path. After every batch the results so far are written there
             atomically, tagged with a fingerprint of all inputs; a later call with the same inputs and
             path resumes after the last finished batch (and gives the same numbers). The file is kept.
+        energy_tolerance: warn about passes whose energy drift exceeds this fraction of their loss.
         devices: devices to shard each batch over (default: all local devices of the default
             backend, ``jax.local_devices()``). With more than one, the batch axis is split over them
             with ``jax.sharding`` (batches are padded to a multiple of the device count); the numbers
@@ -193,9 +195,20 @@ def sweep_passes(
     sweep = SweepResult(speeds, np.asarray(impacts), *fields)
     failed = np.flatnonzero(sweep.result != 0)
     if failed.size:
+        reasons = "; ".join(f"member {i} (speed {speeds[i]:.4g}): {RESULT_CODES[int(sweep.result[i])]}" for i in failed[:10])
         warnings.warn(
-            f"{failed.size} pass(es) failed in the solver (members {failed.tolist()}; code 1 = step budget "
-            "exhausted, raise max_steps). Their losses are not meaningful; the others are kept.",
+            f"{failed.size} pass(es) failed: {reasons}. Their losses are not meaningful; the others are kept.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    kinetic = float(system.mass_ratio) * speeds**2 / (8 * np.pi**2)
+    leaky = np.flatnonzero(
+        (sweep.result == 0) & (np.abs(sweep.energy_drift) > energy_tolerance * np.maximum(np.abs(sweep.loss), 1e-12 * kinetic))
+    )
+    if leaky.size:
+        warnings.warn(
+            f"energy is not conserved to {energy_tolerance:g} of the loss in {leaky.size} pass(es) (members "
+            f"{leaky[:10].tolist()}): tighten rtol/atol or reduce dt.",
             RuntimeWarning,
             stacklevel=2,
         )

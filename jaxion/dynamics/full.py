@@ -40,6 +40,7 @@ __all__ = [
     "simulate_pass",
     "total_energy",
     "SOLVERS",
+    "RESULT_CODES",
 ]
 
 FOUR_PI_SQ = 4.0 * np.pi**2
@@ -79,7 +80,8 @@ class SimulationResult(eqx.Module):
         end_time: time at which the solve ended (the event time for a pass).
         stopped_by_event: whether the ion crossed the stop plane.
         num_steps: accepted solver steps.
-        result: diffrax result code (0 = success); see ``diffrax.RESULTS``.
+        result: status code, 0 = success; see :data:`RESULT_CODES` (1 step budget, 2 solver failure,
+            3 non-finite state).
         ts, ion_positions, ion_velocities, site_displacements: subsampled trajectory (``None`` unless
             ``save_times`` was given); times after the end of the solve are ``inf``.
     """
@@ -350,16 +352,24 @@ def simulate(
         end_time=solution.ts[0][-1],
         stopped_by_event=solution.result == diffrax.RESULTS.event_occurred,
         num_steps=solution.stats["num_accepted_steps"],
-        result=_result_code(solution.result),
+        result=_result_code(solution.result, loss, drift),
         **extras,
     )
 
 
-def _result_code(result) -> Array:
-    """diffrax result as an integer array (0: success or event, else failure)."""
+RESULT_CODES = {
+    0: "success",
+    1: "step budget exhausted (raise max_steps)",
+    2: "solver failure (step size collapsed or other diffrax error)",
+    3: "non-finite state (NaN/inf): time step or tolerances too loose for this pass",
+}
+
+
+def _result_code(result, loss, drift) -> Array:
+    """An integer status (see :data:`RESULT_CODES`) from diffrax's result and the outputs."""
     ok = (result == diffrax.RESULTS.successful) | (result == diffrax.RESULTS.event_occurred)
-    code = jnp.where(result == diffrax.RESULTS.max_steps_reached, 1, 2)
-    return jnp.where(ok, 0, code)
+    code = jnp.where(ok, 0, jnp.where(result == diffrax.RESULTS.max_steps_reached, 1, 2))
+    return jnp.where(jnp.isfinite(loss) & jnp.isfinite(drift), code, 3)
 
 
 def simulate_pass(
