@@ -21,8 +21,21 @@ from .system import (  # noqa: E402
     single_site,
     sites_near_line,
 )
+from . import materials  # noqa: E402
+from .dynamics.local import LocalResult, TimeLocalModel, simulate_local, time_local_model  # noqa: E402
+from .materials import (  # noqa: E402
+    DimensionlessUnits,
+    GaussianLandscape,
+    Material,
+    christoffel,
+    drag_tensor,
+    energy_per_hop,
+    lattice_elastic_constants,
+    recoil_matrix_from_elastic,
+)
 from .sweep import SweepResult, sweep_passes  # noqa: E402
-from .theory import chain_loss_closed_form  # noqa: E402
+from .theory import *  # noqa: E402,F401,F403
+from .theory import __all__ as _theory_names  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -51,7 +64,20 @@ __all__ = [
     "pass_geometry",
     "single_site",
     "sites_near_line",
-    "chain_loss_closed_form",
     "SweepResult",
     "sweep_passes",
+    "LocalResult",
+    "TimeLocalModel",
+    "simulate_local",
+    "time_local_model",
+    "materials",
+    "DimensionlessUnits",
+    "GaussianLandscape",
+    "Material",
+    "christoffel",
+    "drag_tensor",
+    "energy_per_hop",
+    "lattice_elastic_constants",
+    "recoil_matrix_from_elastic",
+    *_theory_names,
 ]

@@ -11,7 +11,7 @@ from jax.scipy.special import i0e, i1e
 
 from .._validation import check_positive
 
-__all__ = ["chain_loss_closed_form"]
+__all__ = ["chain_loss_closed_form", "chain_loss_fast", "chain_loss_slow", "chain_loss_unconfined"]
 
 
 def chain_loss_closed_form(
@@ -53,3 +53,105 @@ def chain_loss_closed_form(
         * ((confinement_parallel + 2 * coupling_parallel) * i0e(x_par) - 2 * coupling_parallel * i1e(x_par))
     )
     return prefactor * (transverse + longitudinal)
+
+
+def _chain_parameters(speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
+                      confinement_perpendicular, confinement_parallel):
+    check_positive("speed", speed)
+    check_positive("width", width)
+    if coupling_perpendicular is None:
+        coupling_perpendicular = coupling_parallel
+    if confinement_perpendicular is None:
+        confinement_perpendicular = confinement_parallel
+    check_positive("coupling_parallel", coupling_parallel)
+    check_positive("coupling_perpendicular", coupling_perpendicular)
+    check_positive("confinement_parallel", confinement_parallel, allow_zero=True)
+    check_positive("confinement_perpendicular", confinement_perpendicular, allow_zero=True)
+    speed = jnp.asarray(speed, float)
+    lam = jnp.asarray(width, float)
+    s2 = jnp.asarray(impact_parameter, float) ** 2
+    big_lambda = 2 * jnp.pi * lam / speed
+    return speed, lam, s2, big_lambda, coupling_perpendicular, confinement_perpendicular
+
+
+def chain_loss_fast(
+    speed,
+    amplitude,
+    width,
+    impact_parameter=0.0,
+    coupling_parallel=99 / 4,
+    coupling_perpendicular=None,
+    confinement_parallel=1.0,
+    confinement_perpendicular=None,
+):
+    """Paper 1, (1.15): the high-speed limit (``Λ = 2πλ/σ' → 0``) of (1.14),
+
+    ``Δ_fast = π (Λ²/λ²) Φ0² e^{−s²/λ²} [s²/λ² + Λ² (κ∥ + 2k∥)]``:
+
+    the transverse channel falls as ``1/σ'²`` and the longitudinal one as ``1/σ'⁴``; ``k⊥, κ⊥`` drop out.
+    Same arguments as :func:`chain_loss_closed_form`; vectorised over every argument.
+    """
+    speed, lam, s2, big_lambda, _, _ = _chain_parameters(
+        speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
+        confinement_perpendicular, confinement_parallel,
+    )
+    l2 = big_lambda**2
+    return (
+        jnp.pi * l2 / lam**2 * amplitude**2 * jnp.exp(-s2 / lam**2)
+        * (s2 / lam**2 + l2 * (confinement_parallel + 2 * coupling_parallel))
+    )
+
+
+def chain_loss_slow(
+    speed,
+    amplitude,
+    width,
+    impact_parameter=0.0,
+    coupling_parallel=99 / 4,
+    coupling_perpendicular=None,
+    confinement_parallel=1.0,
+    confinement_perpendicular=None,
+):
+    """Paper 1, (1.16): the low-speed limit (``Λ = 2πλ/σ' → ∞``) of (1.14),
+
+    ``Δ_slow = π Φ0² Λ e^{−s²/λ²} / (2 sqrt(π) λ²)
+              × [ (s²/λ²) e^{−Λ²κ⊥}/sqrt(k⊥) + (Λ²κ∥ + ½) e^{−Λ²κ∥}/sqrt(k∥) ]``
+
+    (leading term of ``e^{−x} I_n(x) ≈ (2πx)^{−1/2}`` in (1.14)). Exponentially small at low speed for a
+    confined chain; ``∝ 1/σ'`` without confinement, where it equals (1.17). Same arguments as
+    :func:`chain_loss_closed_form`.
+    """
+    speed, lam, s2, big_lambda, k_perp, kappa_perp = _chain_parameters(
+        speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
+        confinement_perpendicular, confinement_parallel,
+    )
+    l2 = big_lambda**2
+    transverse = s2 / lam**2 * jnp.exp(-l2 * kappa_perp) / jnp.sqrt(k_perp)
+    longitudinal = (l2 * confinement_parallel + 0.5) * jnp.exp(-l2 * confinement_parallel) / jnp.sqrt(coupling_parallel)
+    return (
+        jnp.pi * amplitude**2 * big_lambda * jnp.exp(-s2 / lam**2) / (2 * jnp.sqrt(jnp.pi) * lam**2)
+        * (transverse + longitudinal)
+    )
+
+
+def chain_loss_unconfined(
+    speed,
+    amplitude,
+    width,
+    impact_parameter=0.0,
+    coupling_parallel=99 / 4,
+    coupling_perpendicular=None,
+):
+    """Paper 1, (1.17): the local-time (linearised-dispersion) loss of an unconfined chain (``κ = 0``),
+
+    ``Δ = Σ_u (π/sqrt(k_u)) ∫ dτ (∂_u Φ)² = π^{3/2} Φ0² e^{−s²/λ²}/(λσ') [1/(2 sqrt(k∥)) + (s²/λ²)/sqrt(k⊥)]``,
+
+    the low-speed limit of (1.14) at ``κ = 0`` (equal to (1.16) there); ``Δ ∝ 1/σ'``.
+    """
+    speed, lam, s2, _, k_perp, _ = _chain_parameters(
+        speed, width, impact_parameter, coupling_perpendicular, coupling_parallel, 0.0, 0.0,
+    )
+    return (
+        jnp.pi**1.5 * amplitude**2 * jnp.exp(-s2 / lam**2) / (lam * speed)
+        * (0.5 / jnp.sqrt(coupling_parallel) + s2 / lam**2 / jnp.sqrt(k_perp))
+    )

@@ -1,0 +1,229 @@
+"""Time-local dynamics: paper 1's equation of motion (1.26) — softened potential plus matrix drag.
+
+    (μ/4π²) σ'' = −∇_σ [Φ(0, σ) − c ∇_ρΦ(0, σ)·Ξ⁻¹·∇_ρΦ(0, σ)] − H(σ) M H(σ) σ'          (1.26)
+
+``Ξ⁻¹`` is the static lattice Green's function between the interacting sites (1.29), ``M`` the recoil
+matrix (1.23) and ``H`` the Hessian of the static landscape ``Φ(0, σ)`` (``jax.hessian``).
+
+The factor ``c``: linearising (1.3) in ``ρ`` with the quasi-static response ``ρ ≈ −Ξ⁻¹∇_ρΦ`` gives the
+force ``−∇_σ[Φ − ½ ∇_ρΦ·Ξ⁻¹·∇_ρΦ]``, the gradient of the relaxed-framework energy
+``min_ρ [ρᵀΞρ/2 + Φ(ρ, σ)]`` (``shared/NOTES.md``). So ``softening="half"`` (``c = ½``) is the default;
+``softening="printed"`` (``c = 1``) is (1.26) as printed, which doubles the softening force;
+``softening="off"`` drops the term. ``drag=False`` drops the dissipative term, so each ingredient can be
+tested alone. With ``drag=False`` the energy ``μσ'²/(8π²) + U(σ)`` (``U`` the softened landscape) is
+conserved; with drag the ion loses ``∫ dτ σ'·HMH·σ'``, the low-speed loss (1.23).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from .._validation import check_choice, check_finite, check_positive
+from ..system import System
+
+__all__ = ["TimeLocalModel", "LocalResult", "time_local_model", "simulate_local"]
+
+FOUR_PI_SQ = 4.0 * np.pi**2
+SOFTENING_FACTORS = {"half": 0.5, "printed": 1.0, "off": 0.0}
+
+
+class TimeLocalModel(eqx.Module):
+    """The ingredients of (1.26) for one system.
+
+    Attributes:
+        system: lattice, interacting sites, pair potential, mass ratio.
+        recoil: ``(3, 3)`` recoil matrix ``M`` (1.23).
+        greens: ``(sites, sites, dof, dof)`` static Green's function ``Ξ⁻¹`` between the sites (1.29).
+        softening: ``"half"`` (default, relaxed-framework energy), ``"printed"`` (as printed) or ``"off"``.
+        drag: include the drag force ``−HMHσ'``.
+    """
+
+    system: System
+    recoil: Float[Array, "3 3"]
+    greens: Float[Array, "sites sites dof dof"]
+    softening: str = eqx.field(static=True, default="half")
+    drag: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        check_choice("softening", self.softening, SOFTENING_FACTORS)
+        n, dof = len(self.system.sites), self.system.lattice.dof
+        if self.recoil.shape != (3, 3):
+            raise ValueError(f"recoil must be a 3×3 matrix; got shape {self.recoil.shape}.")
+        if self.greens.shape != (n, n, dof, dof):
+            raise ValueError(f"greens must have shape {(n, n, dof, dof)}; got {self.greens.shape}.")
+
+    def site_gradient(self, ion_position: Float[Array, "3"]) -> Float[Array, "sites dof"]:
+        """``∇_ρΦ(0, σ)``: the force (with a minus sign) the ion exerts on each site at rest."""
+        zeros = jnp.zeros((len(self.system.sites), self.system.lattice.dof))
+        return jax.grad(self.system.interaction_energy, argnums=1)(ion_position, zeros)
+
+    def softened_potential(self, ion_position: Float[Array, "3"]) -> Float[Array, ""]:
+        """``U(σ) = Φ(0, σ) − c ∇_ρΦ·Ξ⁻¹·∇_ρΦ`` with ``c`` set by ``softening`` (1.26)."""
+        bare = self.system.landscape(ion_position)
+        factor = SOFTENING_FACTORS[self.softening]
+        if factor == 0.0:
+            return bare
+        g = self.site_gradient(ion_position)
+        return bare - factor * jnp.einsum("ai,abij,bj->", g, self.greens, g)
+
+    def drag_matrix(self, ion_position: Float[Array, "3"]) -> Float[Array, "3 3"]:
+        """``H M H`` with ``H = ∇∇Φ(0, σ)`` (1.23): the drag force is ``−HMH σ'``."""
+        hessian = jax.hessian(self.system.landscape)(ion_position)
+        return hessian @ self.recoil @ hessian
+
+
+def time_local_model(
+    system: System,
+    *,
+    softening: str = "half",
+    drag: bool = True,
+    recoil=None,
+    greens=None,
+    supercell: Sequence[int] | None = None,
+) -> TimeLocalModel:
+    """Build (1.26)'s ingredients: ``M`` by :func:`jaxion.theory.recoil_matrix` and ``Ξ⁻¹`` between the
+    system's sites by :func:`jaxion.theory.static_greens_function` (infinite lattice, or the given
+    periodic ``supercell`` to compare with a finite full-engine run). Pass ``recoil``/``greens`` to reuse
+    precomputed ones. A lattice without a finite ``M`` (1D, confined, or with soft directions) raises
+    ``ValueError`` unless ``drag=False``."""
+    from ..theory.modes import recoil_matrix, static_greens_function
+
+    check_choice("softening", softening, SOFTENING_FACTORS)
+    if recoil is None:
+        recoil = recoil_matrix(system.lattice) if drag else jnp.zeros((3, 3))
+    if greens is None:
+        n, dof = len(system.sites), system.lattice.dof
+        if SOFTENING_FACTORS[softening] == 0.0:
+            greens = jnp.zeros((n, n, dof, dof))
+        else:
+            greens = static_greens_function(system.lattice, system.site_cells, supercell=supercell)
+    return TimeLocalModel(system, jnp.asarray(recoil, float), jnp.asarray(greens, float), softening, drag)
+
+
+class LocalState(eqx.Module):
+    ion_position: Float[Array, "3"]
+    ion_velocity: Float[Array, "3"]
+    dissipated: Float[Array, ""]
+
+
+class LocalResult(eqx.Module):
+    """Trajectory of the time-local solve.
+
+    Attributes:
+        ts, positions, velocities: the ion at the save times (``inf`` after an early stop).
+        dissipated: energy removed by the drag up to each save time, ``∫ σ'·HMH·σ' dτ``.
+        energy: ``μσ'²/(8π²) + U(σ)`` at each save time (``U`` the softened landscape).
+        result: 0 on success, 1 step budget exhausted, 2 solver failure.
+        num_steps: accepted steps.
+    """
+
+    ts: Float[Array, " times"]
+    positions: Float[Array, "times 3"]
+    velocities: Float[Array, "times 3"]
+    dissipated: Float[Array, " times"]
+    energy: Float[Array, " times"]
+    result: Int[Array, ""]
+    num_steps: Int[Array, ""]
+
+
+def simulate_local(
+    model: TimeLocalModel,
+    ion_position,
+    ion_velocity,
+    duration: float,
+    *,
+    save_times=None,
+    constraint=None,
+    bias_force=None,
+    solver: str = "tsit5",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    dt: float | None = None,
+    max_steps: int = 1_000_000,
+) -> LocalResult:
+    """Integrate (1.26) from one initial ion state (``jax.vmap`` it for batches of initial conditions).
+
+    Args:
+        model: from :func:`time_local_model`.
+        ion_position, ion_velocity: initial state (l, l per τ).
+        duration: end time τ.
+        save_times: times to record (default 301 points over ``[0, duration]``).
+        constraint: ``None`` (free 3D ion) or a direction of a line the ion is held on (forces projected).
+        bias_force: optional constant force on the ion (energy per length, e.g. ``β/α`` along the path).
+        solver: ``"tsit5"``, ``"dopri5"`` or ``"dopri8"``; adaptive with ``rtol``/``atol`` unless ``dt``.
+    """
+    from .full import SOLVERS
+
+    check_choice("solver", solver, SOLVERS)
+    check_positive("duration", duration)
+    ion_position = jnp.asarray(ion_position, float)
+    ion_velocity = jnp.asarray(ion_velocity, float)
+    check_finite("ion_position", ion_position)
+    check_finite("ion_velocity", ion_velocity)
+    if ion_position.shape != (3,) or ion_velocity.shape != (3,):
+        raise ValueError("ion_position and ion_velocity must have shape (3,).")
+    line = None
+    if constraint is not None:
+        line = jnp.asarray(constraint, float)
+        check_positive("|constraint|", jnp.linalg.norm(line))
+        line = line / jnp.linalg.norm(line)
+    bias = jnp.zeros(3) if bias_force is None else jnp.asarray(bias_force, float)
+    if save_times is None:
+        save_times = jnp.linspace(0.0, duration, 301)
+    save_times = jnp.asarray(save_times, float)
+    mu = model.system.mass_ratio
+
+    def vector_field(t, y: LocalState, args):
+        force = -jax.grad(model.softened_potential)(y.ion_position) + bias
+        drag_force = -model.drag_matrix(y.ion_position) @ y.ion_velocity if model.drag else jnp.zeros(3)
+        if line is not None:
+            force = line * jnp.dot(line, force)
+            drag_force = line * jnp.dot(line, drag_force)
+        return LocalState(
+            ion_position=y.ion_velocity,
+            ion_velocity=FOUR_PI_SQ / mu * (force + drag_force),
+            dissipated=-jnp.dot(drag_force, y.ion_velocity),
+        )
+
+    if dt is None:
+        controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
+    else:
+        check_positive("dt", dt)
+        controller, dt0 = diffrax.ConstantStepSize(), dt
+
+    def record(t, y, args):
+        energy = mu * jnp.sum(y.ion_velocity**2) / (2 * FOUR_PI_SQ) + model.softened_potential(y.ion_position)
+        return y.ion_position, y.ion_velocity, y.dissipated, energy
+
+    solution = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        SOLVERS[solver](),
+        t0=0.0,
+        t1=duration,
+        dt0=dt0,
+        y0=LocalState(ion_position, ion_velocity, jnp.zeros(())),
+        saveat=diffrax.SaveAt(ts=save_times, fn=record),
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        throw=False,
+    )
+    positions, velocities, dissipated, energy = solution.ys
+    ok = solution.result == diffrax.RESULTS.successful
+    code = jnp.where(ok, 0, jnp.where(solution.result == diffrax.RESULTS.max_steps_reached, 1, 2))
+    return LocalResult(
+        ts=solution.ts,
+        positions=positions,
+        velocities=velocities,
+        dissipated=dissipated,
+        energy=energy,
+        result=code,
+        num_steps=solution.stats["num_accepted_steps"],
+    )
+
