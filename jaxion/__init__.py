@@ -22,6 +22,7 @@ from .system import (  # noqa: E402
     sites_near_line,
 )
 from . import materials  # noqa: E402
+from .dynamics.memory import MemoryResult, MemoryState, simulate_memory  # noqa: E402
 from .dynamics.local import LocalResult, TimeLocalModel, simulate_local, time_local_model  # noqa: E402
 from .materials import (  # noqa: E402
     DimensionlessUnits,
@@ -35,6 +36,13 @@ from .materials import (  # noqa: E402
 )
 from .sweep import SweepResult, sweep_passes  # noqa: E402
 from .theory import *  # noqa: E402,F401,F403
+from .theory.kernels import (  # noqa: E402
+    ResponseKernel,
+    default_points_per_axis,
+    kernel_valid_time,
+    precompute_kernel,
+    response_kernel,
+)
 from .theory import __all__ as _theory_names  # noqa: E402
 
 __version__ = "0.1.0"
@@ -71,6 +79,14 @@ __all__ = [
     "simulate_local",
     "time_local_model",
     "materials",
+    "MemoryResult",
+    "MemoryState",
+    "simulate_memory",
+    "ResponseKernel",
+    "default_points_per_axis",
+    "kernel_valid_time",
+    "precompute_kernel",
+    "response_kernel",
     "DimensionlessUnits",
     "GaussianLandscape",
     "Material",

@@ -278,7 +278,17 @@ class Lattice(eqx.Module):
                 f"displacement must have shape (dof={dof}, *supercell) with {dim} supercell axes; "
                 f"got {displacement.shape}."
             )
-        axes = tuple(range(1, 1 + dim))
+        shape = displacement.shape[1:]
+        reach = [max(abs(v[a]) for v in self.bond_offsets) for a in range(dim)]
+        if any(r >= n for r, n in zip(reach, shape)):
+            raise ValueError(f"the supercell {shape} is too small for bonds reaching {reach} cells.")
+        # One periodic pad, then every neighbour is a shifted slice of it (cheaper than a roll per bond).
+        padded = jnp.pad(displacement, [(0, 0)] + [(r, r) for r in reach], mode="wrap")
+
+        def shifted(j, offset):
+            window = tuple(slice(r + o, r + o + n) for r, o, n in zip(reach, offset, shape))
+            return padded[(j,) + window]
+
         diagonal = self.confinement + 2.0 * jnp.sum(self.force_constants, axis=0)
         out = [sum(diagonal[i, j] * displacement[j] for j in range(dof)) for i in range(dof)]
         for b, offset in enumerate(self.bond_offsets):
@@ -286,9 +296,7 @@ class Lattice(eqx.Module):
             for j in range(dof):
                 if not any(pattern[i][j] for i in range(dof)):
                     continue
-                neighbours = jnp.roll(displacement[j], offset, axis=tuple(a - 1 for a in axes)) + jnp.roll(
-                    displacement[j], tuple(-o for o in offset), axis=tuple(a - 1 for a in axes)
-                )
+                neighbours = shifted(j, offset) + shifted(j, tuple(-o for o in offset))
                 for i in range(dof):
                     if pattern[i][j]:
                         out[i] = out[i] - self.force_constants[b, i, j] * neighbours

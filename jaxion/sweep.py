@@ -62,6 +62,15 @@ class SweepResult(eqx.Module):
         return (self.result == 0) & self.stopped_by_event
 
 
+@eqx.filter_jit
+def _run_batch(system, speed, impact, potential, supercell, options, potential_axis):
+    """One compiled, vmapped batch (module level so that repeated sweeps reuse the compilation)."""
+    return jax.vmap(
+        lambda v, b, p: _pass_summary(system, supercell, v, b, p, options),
+        in_axes=(0, 0, potential_axis),
+    )(speed, impact, potential)
+
+
 def _pass_summary(system, supercell, speed, impact, potential, options):
     if potential is not None:
         system = eqx.tree_at(lambda s: s.potential, system, potential)
@@ -159,15 +168,8 @@ def sweep_passes(
     options = dict(solver_options)
     options.setdefault("max_frequency", system.lattice.max_frequency(supercell))
     options["check_echo"] = False
-    options["direction"] = direction
+    options["direction"] = tuple(float(x) for x in np.asarray(direction, float).reshape(3))
     potential_axis = None if potentials is None else 0
-
-    @eqx.filter_jit
-    def run_batch(system, speed, impact, potential):
-        return jax.vmap(
-            lambda v, b, p: _pass_summary(system, supercell, v, b, p, options),
-            in_axes=(0, 0, potential_axis),
-        )(speed, impact, potential)
 
     fingerprint = _fingerprint(system, potentials, speeds, impacts, supercell, batch_size, options)
     outputs = _load_checkpoint(checkpoint, fingerprint)
@@ -187,7 +189,7 @@ def sweep_passes(
             batch_speeds, batch_impacts, batch_potentials = jax.device_put(
                 (batch_speeds, batch_impacts, batch_potentials), sharding
             )
-        result = run_batch(system, batch_speeds, batch_impacts, batch_potentials)
+        result = _run_batch(system, batch_speeds, batch_impacts, batch_potentials, supercell, options, potential_axis)
         outputs.append([np.asarray(x)[: stop - start] for x in result])
         if checkpoint is not None:
             _save_checkpoint(checkpoint, fingerprint, outputs)

@@ -124,7 +124,7 @@ def _framework_energy(system: System, state: FullState) -> Float[Array, ""]:
 
 
 def _vector_field(t, state: FullState, args):
-    system, index, line = args
+    system, index, line, _, _ = args
     site_displacements = _gather(state.displacement, index)
     grad_ion, grad_sites = jax.grad(system.interaction_energy, argnums=(0, 1))(state.ion_position, site_displacements)
     force_ion = -grad_ion
@@ -139,6 +139,15 @@ def _vector_field(t, state: FullState, args):
         displacement=state.velocity,
         velocity=FOUR_PI_SQ * framework_force,
     )
+
+
+def _crossed_plane(t, y, args, **kwargs):
+    point, normal = args[3]
+    return jnp.dot(y.ion_position - point, normal) > 0
+
+
+def _record(t, y, args):
+    return y.ion_position, y.ion_velocity, _gather(y.displacement, args[4])
 
 
 def _max_norm(tree) -> Array:
@@ -300,33 +309,27 @@ def simulate(
     index = _wrapped_index(system.site_cells, supercell)
     solver, controller, dt0 = _solver_and_controller(system, supercell, solver, dt, rtol, atol, dtmax, max_frequency)
 
-    event = None
+    # Module-level event and save functions (data travel in `args`), so that repeated eager calls reuse
+    # diffrax's compiled solve instead of tracing new closures.
+    event, plane = None, None
     if stop_plane is not None:
-        point, normal = (jnp.asarray(x, float) for x in stop_plane)
-
-        def crossed(t, y, args, **kwargs):
-            return jnp.dot(y.ion_position - point, normal) > 0
-
-        event = diffrax.Event(crossed)
+        plane = tuple(jnp.asarray(x, float) for x in stop_plane)
+        event = diffrax.Event(_crossed_plane)
 
     watch_index = index if watch_sites is None else _wrapped_index(np.asarray(watch_sites, int).reshape(-1, system.lattice.dim), supercell)
     subs = [diffrax.SubSaveAt(t1=True)]
     if save_times is not None:
         save_times = jnp.asarray(save_times, float)
-
-        def record(t, y, args):
-            return y.ion_position, y.ion_velocity, _gather(y.displacement, watch_index)
-
-        subs.append(diffrax.SubSaveAt(ts=save_times, fn=record))
+        subs.append(diffrax.SubSaveAt(ts=save_times, fn=_record))
 
     solution = diffrax.diffeqsolve(
         diffrax.ODETerm(_vector_field),
         solver,
         t0=0.0,
-        t1=duration,
-        dt0=dt0,
+        t1=jnp.asarray(duration, float),
+        dt0=None if dt0 is None else jnp.asarray(dt0, float),
         y0=state0,
-        args=(system, index, line),
+        args=(system, index, line, plane, watch_index),
         saveat=diffrax.SaveAt(subs=subs),
         stepsize_controller=controller,
         event=event,
