@@ -443,31 +443,6 @@ def bench_defaults(case: Case, reference):
 # ============================================================================ 5. step-cost breakdown
 
 
-def _pad_slice_coupling(lattice, y):
-    """Alternative stencil for the diagnosis only: one periodic pad, then shifted slices
-    (same arithmetic as ``Lattice.apply_coupling``, which uses two ``jnp.roll`` per bond and component)."""
-    dof, dim = lattice.dof, lattice.dim
-    r = max(max(abs(o) for o in v) for v in lattice.bond_offsets)
-    padded = jnp.pad(y, [(0, 0)] + [(r, r)] * dim, mode="wrap")
-    shape = y.shape[1:]
-
-    def shifted(j, offset):
-        return padded[(j,) + tuple(slice(r + o, r + o + n) for o, n in zip(offset, shape))]
-
-    diagonal = lattice.confinement + 2.0 * jnp.sum(lattice.force_constants, axis=0)
-    out = [sum(diagonal[i, j] * y[j] for j in range(dof)) for i in range(dof)]
-    for b, offset in enumerate(lattice.bond_offsets):
-        pattern = lattice.coupling_pattern[b]
-        for j in range(dof):
-            if not any(pattern[i][j] for i in range(dof)):
-                continue
-            neighbours = shifted(j, offset) + shifted(j, tuple(-o for o in offset))
-            for i in range(dof):
-                if pattern[i][j]:
-                    out[i] = out[i] - lattice.force_constants[b, i, j] * neighbours
-    return jnp.stack(out)
-
-
 def bench_breakdown(case: Case, baseline_step_s: float):
     """Per-step cost of the pieces of a jaxion step, each inside one compiled fori_loop."""
     import diffrax
@@ -491,9 +466,6 @@ def bench_breakdown(case: Case, baseline_step_s: float):
 
     def roll_body(a, y):
         return y - 1e-3 * a[0].lattice.apply_coupling(y)
-
-    def pad_body(a, y):
-        return y - 1e-3 * _pad_slice_coupling(a[0].lattice, y)
 
     def rhs_body(a, y):
         return tree_map(lambda u, d: u + h * d, y, _vector_field(0.0, y, a))
@@ -523,7 +495,6 @@ def bench_breakdown(case: Case, baseline_step_s: float):
     row = dict(
         label=case.label,
         roll=looped(roll_body, field_),
-        pad=looped(pad_body, field_),
         rhs=looped(rhs_body, state),
         rk4=looped(rk4_body, state),
         tsit5=diffrax_time(diffrax.Tsit5(), jaxion_term),
@@ -542,7 +513,6 @@ def breakdown_table(rows) -> str:
             [
                 r["label"],
                 fmt_time(r["roll"]),
-                fmt_time(r["pad"]),
                 fmt_time(r["rhs"]),
                 fmt_time(r["rk4"]),
                 fmt_time(r["numpy_rk4"]),
@@ -554,8 +524,7 @@ def breakdown_table(rows) -> str:
         )
     header = [
         "case",
-        "Ξρ (jnp.roll, as shipped)",
-        "Ξρ (pad + slices, diagnosis)",
+        "Ξρ (stencil: periodic pad + shifted slices)",
         "jaxion RHS (_vector_field)",
         "hand-written JAX RK4 step (4 RHS)",
         "NumPy/SciPy RK4 step (4 RHS)",

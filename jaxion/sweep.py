@@ -20,7 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Float, Int
 
 from ._validation import check_positive
 from .dynamics.full import RESULT_CODES, EchoWarning, _check_inside, _check_supercell, simulate_pass

@@ -11,8 +11,6 @@ with ``R_a`` the equilibrium positions, ``P`` the lattice's polarisation map and
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np

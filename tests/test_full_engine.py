@@ -3,7 +3,6 @@ gradients against finite differences, batching, and bad input."""
 
 import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np

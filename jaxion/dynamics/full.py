@@ -141,6 +141,27 @@ def _vector_field(t, state: FullState, args):
     )
 
 
+def check_ion_state(ion_position, ion_velocity, constraint=None):
+    """Validate an ion's initial state; returns ``(position, velocity, unit line or None)``."""
+    ion_position = jnp.asarray(ion_position, float)
+    ion_velocity = jnp.asarray(ion_velocity, float)
+    check_finite("ion_position", ion_position)
+    check_finite("ion_velocity", ion_velocity)
+    if ion_position.shape != (3,) or ion_velocity.shape != (3,):
+        raise ValueError(f"ion_position and ion_velocity must have shape (3,); got {ion_position.shape}, {ion_velocity.shape}.")
+    if constraint is None:
+        return ion_position, ion_velocity, None
+    constraint = jnp.asarray(constraint, float)
+    check_finite("constraint", constraint)
+    check_positive("|constraint|", jnp.linalg.norm(constraint))
+    line = constraint / jnp.linalg.norm(constraint)
+    if is_concrete((line, ion_velocity)):
+        off_line = np.linalg.norm(np.asarray(ion_velocity) - np.dot(ion_velocity, line) * np.asarray(line))
+        if off_line > 1e-9 * (1.0 + float(np.linalg.norm(ion_velocity))):
+            raise ValueError("ion_velocity must be parallel to the constraint direction.")
+    return ion_position, ion_velocity, line
+
+
 def _crossed_plane(t, y, args, **kwargs):
     point, normal = args[3]
     return jnp.dot(y.ion_position - point, normal) > 0
@@ -267,22 +288,7 @@ def simulate(
     """
     supercell = _check_supercell(system, supercell)
     check_positive("duration", duration)
-    ion_position = jnp.asarray(ion_position, float)
-    ion_velocity = jnp.asarray(ion_velocity, float)
-    check_finite("ion_position", ion_position)
-    check_finite("ion_velocity", ion_velocity)
-    if ion_position.shape != (3,) or ion_velocity.shape != (3,):
-        raise ValueError(f"ion_position and ion_velocity must have shape (3,); got {ion_position.shape}, {ion_velocity.shape}.")
-    line = None
-    if constraint is not None:
-        constraint = jnp.asarray(constraint, float)
-        check_finite("constraint", constraint)
-        check_positive("|constraint|", jnp.linalg.norm(constraint))
-        line = constraint / jnp.linalg.norm(constraint)
-        if is_concrete((line, ion_velocity)):
-            off_line = np.linalg.norm(np.asarray(ion_velocity) - np.dot(ion_velocity, line) * np.asarray(line))
-            if off_line > 1e-9 * (1.0 + float(np.linalg.norm(ion_velocity))):
-                raise ValueError("ion_velocity must be parallel to the constraint direction.")
+    ion_position, ion_velocity, line = check_ion_state(ion_position, ion_velocity, constraint)
     if is_concrete(ion_position):
         _check_inside(system, supercell, ion_position, "the ion's start position")
     if check_echo and is_concrete((system.lattice, duration)):

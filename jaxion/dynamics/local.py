@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._validation import check_choice, check_finite, check_positive
+from .._validation import check_choice, check_positive
 from ..system import System
 
 __all__ = ["TimeLocalModel", "LocalResult", "time_local_model", "simulate_local"]
@@ -159,21 +159,11 @@ def simulate_local(
         bias_force: optional constant force on the ion (energy per length, e.g. ``β/α`` along the path).
         solver: ``"tsit5"``, ``"dopri5"`` or ``"dopri8"``; adaptive with ``rtol``/``atol`` unless ``dt``.
     """
-    from .full import SOLVERS
+    from .full import SOLVERS, check_ion_state
 
     check_choice("solver", solver, SOLVERS)
     check_positive("duration", duration)
-    ion_position = jnp.asarray(ion_position, float)
-    ion_velocity = jnp.asarray(ion_velocity, float)
-    check_finite("ion_position", ion_position)
-    check_finite("ion_velocity", ion_velocity)
-    if ion_position.shape != (3,) or ion_velocity.shape != (3,):
-        raise ValueError("ion_position and ion_velocity must have shape (3,).")
-    line = None
-    if constraint is not None:
-        line = jnp.asarray(constraint, float)
-        check_positive("|constraint|", jnp.linalg.norm(line))
-        line = line / jnp.linalg.norm(line)
+    ion_position, ion_velocity, line = check_ion_state(ion_position, ion_velocity, constraint)
     bias = jnp.zeros(3) if bias_force is None else jnp.asarray(bias_force, float)
     if save_times is None:
         save_times = jnp.linspace(0.0, duration, 301)

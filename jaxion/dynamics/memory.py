@@ -375,6 +375,21 @@ def _chebyshev_degree(kappa: float) -> int:
 # ============================================================================ kernel tables in the engine's layout
 
 
+MAX_ZONE_MODES = 20_000_000  # modes × dof kept in memory by the blocked scheme (~0.3 GB per complex array)
+
+
+def _check_grid_size(k_grid: int, dim: int, dof: int, duration: float) -> None:
+    """Refuse zone grids that cannot fit in memory, with a clear message instead of an OOM kill."""
+    modes = k_grid**dim * dof
+    if modes > MAX_ZONE_MODES:
+        raise ValueError(
+            f"an exact infinite-lattice kernel up to τ = {duration:.4g} needs a zone grid of points_per_axis = "
+            f"{k_grid} ({modes:.3g} modes), more than this engine holds ({MAX_ZONE_MODES:.3g}). Shorten the run, "
+            "pass a smaller points_per_axis with allow_recurrence=True (the grid then recurs like a finite "
+            "supercell), or use the full engine."
+        )
+
+
 def _local_table(lattice, cells: np.ndarray, dt: float, lags: int, points_per_axis: int) -> np.ndarray:
     """``−2πδ Γ(lδ)``, ``l = 1 … lags``, between ``cells``: ``(lags, P, P)`` with ``P = S·dof``."""
     from ..theory.kernels import _site_differences
@@ -578,6 +593,7 @@ def simulate_memory(
             k_grid = kernel.points_per_axis
         else:
             k_grid = points_per_axis or default_points_per_axis(lattice, lags * dt, cells)
+            _check_grid_size(int(k_grid), lattice.dim, dof, lags * dt)
             table = -TWO_PI * dt * np.asarray(
                 precompute_kernel(lattice, cells, dt, lags * dt, points_per_axis=k_grid, cache=cache, cache_dir=cache_dir).values
             )[1 : lags + 1].reshape(lags, channels, channels)
@@ -591,6 +607,7 @@ def simulate_memory(
         total_steps = num_chunks * save_every
         layout = _line_layout(system)
         k_grid = points_per_axis or default_points_per_axis(lattice, total_steps * dt, cells)
+        _check_grid_size(int(k_grid), lattice.dim, dof, total_steps * dt)
         valid = kernel_valid_time(lattice, int(k_grid), cells)
         _check_recurrence(valid, total_steps * dt, k_grid, allow_recurrence)
         if block_steps is None:

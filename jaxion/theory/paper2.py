@@ -24,7 +24,7 @@ import numpy as np
 from jax.scipy.special import i0e, i1e
 
 from .._validation import check_positive, is_concrete
-from ..potential import Gaussian, PairPotential
+from ..potential import PairPotential
 from .modes import zone_quadrature
 
 __all__ = [
