@@ -452,7 +452,7 @@ def bench_breakdown(case: Case, baseline_step_s: float):
     system, lattice, supercell = case.system, case.system.lattice, case.supercell
     index = _wrapped_index(system.site_cells, supercell)
     line = jnp.asarray([0.0, 0.0, 1.0])
-    args = (system, index, line)
+    args = (system, index, line, None, index)  # as `simulate` passes them: (system, sites, line, stop plane, watched sites)
     field_ = 1e-4 * jnp.asarray(np.random.default_rng(1).standard_normal((lattice.dof, *supercell)))
     state = FullState(jnp.asarray([0.0, 0.0, -1.0]), jnp.asarray([0.0, 0.0, case.speed]), field_, field_)
     h = 1e-3
