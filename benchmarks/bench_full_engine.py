@@ -18,7 +18,6 @@ Sections (see ``benchmarks/README.md`` for what every column means):
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
 import platform
 import sys
@@ -45,6 +44,7 @@ import scipy  # noqa: E402
 
 import jaxion as jx  # noqa: E402  (enables float64)
 from baseline_numpy import coupling_matrix, dop853_pass, make_problem, rk4_pass  # noqa: E402
+from machine import machine_description  # noqa: E402
 
 warnings.simplefilter("ignore", jx.EchoWarning)
 
@@ -540,22 +540,10 @@ def breakdown_table(rows) -> str:
 
 
 def environment() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return dict(
-        date=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        devices=str(jax.devices()),
-        cpu=f"{cpu}, {os.cpu_count()} logical cores",
+        machine_description(),
         versions=f"python {platform.python_version()}, jax {jax.__version__}, diffrax {__import__('diffrax').__version__}, "
         f"equinox {eqx.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, jaxion {jx.__version__}",
-        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
     )
 
 

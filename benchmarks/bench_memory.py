@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 import jaxion as jx  # noqa: E402  (enables float64)
 from jaxion.dynamics.memory import simulate_memory  # noqa: E402
 from jaxion.theory.kernels import precompute_kernel  # noqa: E402
+from machine import machine_description  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OMEGA_FAST, SPACING, AMPLITUDE, WIDTH, BETA = 10.0, 40.0, 2.0, 4.0, 0.01
@@ -67,26 +67,6 @@ def timed(function, *args, **kwargs):
     out = function(*args, **kwargs)
     return out, time.perf_counter() - start
 
-
-def environment() -> dict:
-    import jax
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return dict(
-        cpu=f"{cpu}, {os.cpu_count()} cores",
-        jax=jax.__version__,
-        devices=", ".join(str(d) for d in jax.devices()),
-        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
-        python=platform.python_version(),
-    )
 
 
 def section_fig8(duration: float, speed: float):
@@ -236,7 +216,7 @@ def main():
     deadline = time.time() + args.wait_idle
     while os.getloadavg()[0] > 0.5 and time.time() < deadline:
         time.sleep(5)
-    env = environment()
+    env = machine_description()
     log(f"{env['cpu']}; jax {env['jax']}; load {env['load']}")
     log("1. Fig. 8-like run")
     fig8 = section_fig8(args.duration, args.speed)

@@ -101,6 +101,24 @@ def _impact_vector(lattice_name: str, s: float, sites: str) -> np.ndarray:
     return np.array([s, 0.0, 0.0]) if lattice_name == "cubic" else np.array([0.0, s, 0.0])
 
 
+def _chain_theory(args, lattice, s: float):
+    """The closed form for one site of a chain as a function of speed: paper 1's (1.14) for chain3d,
+    paper 2's (2.26) times the offset factor ``e^{−s²/λ²}`` for the chain moving along itself."""
+    import jaxion as jx
+
+    if args.sites != "single" or args.lattice not in ("chain3d", "chain"):
+        return None
+    coupling, kappa = np.asarray(lattice.force_constants)[0], np.asarray(lattice.confinement)
+    if args.lattice == "chain":
+        offset = np.exp(-(s**2) / args.width**2)
+        return lambda v: offset * jx.single_pass_loss_gaussian(v, args.amplitude, args.width, args.omega_fast)
+    return lambda v: jx.chain_loss_closed_form(
+        v, args.amplitude, args.width, s,
+        coupling_parallel=coupling[-1, -1], coupling_perpendicular=coupling[0, 0],
+        confinement_parallel=kappa[-1, -1], confinement_perpendicular=kappa[0, 0],
+    )
+
+
 def command_run(args) -> int:
     import jaxion as jx
     from jaxion.io import run_metadata, save_json, save_npz
@@ -153,23 +171,12 @@ def command_run(args) -> int:
         table[f"loss_s{s:g}"] = result.loss
         table[f"energy_drift_s{s:g}"] = result.energy_drift
         table[f"passed_s{s:g}"] = result.ok
-        if args.lattice in ("chain3d", "chain") and args.sites == "single":
-            coupling = np.asarray(lattice.force_constants)[0]
-            kappa = np.asarray(lattice.confinement)
+        theory = _chain_theory(args, lattice, s)
+        if theory is not None:
             fine = np.geomspace(args.speeds.min(), args.speeds.max(), 200)
-            kw = dict(
-                amplitude=args.amplitude,
-                width=args.width,
-                impact_parameter=s,
-                coupling_parallel=coupling[-1, -1],
-                coupling_perpendicular=coupling[0, 0] if args.lattice == "chain3d" else 1.0,
-                confinement_parallel=kappa[-1, -1],
-                # paper 2's chain moves along itself only: no transverse channel (infinitely stiff).
-                confinement_perpendicular=kappa[0, 0] if args.lattice == "chain3d" else np.inf,
-            )
             curve["theory_speeds"] = fine
-            curve["theory"] = np.asarray(jx.chain_loss_closed_form(fine, **kw))
-            curve["theory_at_speeds"] = np.asarray(jx.chain_loss_closed_form(result.speeds, **kw))
+            curve["theory"] = np.asarray(theory(fine))
+            curve["theory_at_speeds"] = np.asarray(theory(result.speeds))
             table[f"closed_form_s{s:g}"] = curve["theory_at_speeds"]
         curves.append(curve)
         worst = np.max(np.abs(result.energy_drift / np.where(result.loss != 0, result.loss, 1)))

@@ -39,6 +39,7 @@ from ._validation import check_finite, check_positive, is_concrete
 __all__ = [
     "Lattice",
     "chain3d",
+    "chain3d_constants",
     "chain",
     "simple_cubic",
     "bravais_lattice",
@@ -309,6 +310,20 @@ class Lattice(eqx.Module):
 # ---------------------------------------------------------------------- builders
 
 
+def chain3d_constants(coupling_parallel, coupling_perpendicular=None, confinement_parallel=1.0, confinement_perpendicular=None):
+    """Paper 1's chain constants with their defaults (``k_⊥ = k_∥``, ``κ_⊥ = κ_∥``), validated:
+    returns ``(k_∥, k_⊥, κ_∥, κ_⊥)``. Shared by :func:`chain3d` and the chain closed forms."""
+    if coupling_perpendicular is None:
+        coupling_perpendicular = coupling_parallel
+    if confinement_perpendicular is None:
+        confinement_perpendicular = confinement_parallel
+    check_positive("coupling_parallel", coupling_parallel)
+    check_positive("coupling_perpendicular", coupling_perpendicular)
+    check_positive("confinement_parallel", confinement_parallel, allow_zero=True)
+    check_positive("confinement_perpendicular", confinement_perpendicular, allow_zero=True)
+    return coupling_parallel, coupling_perpendicular, confinement_parallel, confinement_perpendicular
+
+
 def chain3d(
     coupling_parallel: float = 99 / 4,
     coupling_perpendicular: float | None = None,
@@ -322,14 +337,9 @@ def chain3d(
     ``k_⊥ = coupling_perpendicular`` (default: equal to ``k_∥``), ``κ_∥, κ_⊥`` the confinements
     (``κ_⊥`` defaults to ``κ_∥``) and lattice spacing ``spacing``.
     """
-    if coupling_perpendicular is None:
-        coupling_perpendicular = coupling_parallel
-    if confinement_perpendicular is None:
-        confinement_perpendicular = confinement_parallel
-    check_positive("coupling_parallel", coupling_parallel)
-    check_positive("coupling_perpendicular", coupling_perpendicular)
-    check_positive("confinement_parallel", confinement_parallel, allow_zero=True)
-    check_positive("confinement_perpendicular", confinement_perpendicular, allow_zero=True)
+    coupling_parallel, coupling_perpendicular, confinement_parallel, confinement_perpendicular = chain3d_constants(
+        coupling_parallel, coupling_perpendicular, confinement_parallel, confinement_perpendicular
+    )
     check_positive("spacing", spacing)
     k = jnp.stack([jnp.asarray(coupling_perpendicular, float)] * 2 + [jnp.asarray(coupling_parallel, float)])
     c = jnp.stack([jnp.asarray(confinement_perpendicular, float)] * 2 + [jnp.asarray(confinement_parallel, float)])

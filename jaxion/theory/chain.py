@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
 from .._validation import check_positive
+from ..lattice import chain3d_constants
 
 __all__ = ["chain_loss_closed_form", "chain_loss_fast", "chain_loss_slow", "chain_loss_unconfined"]
 
@@ -32,16 +33,11 @@ def chain_loss_closed_form(
     with ``Λ = 2πλ/σ'`` and ``Ĩn(x) = e^{−x} In(x)`` (exponentially scaled Bessel functions, which
     keep the expression finite at low speed). Vectorised over every argument.
     """
-    check_positive("speed", speed)
-    check_positive("width", width)
-    if coupling_perpendicular is None:
-        coupling_perpendicular = coupling_parallel
-    if confinement_perpendicular is None:
-        confinement_perpendicular = confinement_parallel
-    speed = jnp.asarray(speed, float)
-    lam = jnp.asarray(width, float)
-    s2 = jnp.asarray(impact_parameter, float) ** 2
-    big_lambda2 = (2 * jnp.pi * lam / speed) ** 2
+    speed, lam, s2, big_lambda, coupling_perpendicular, confinement_perpendicular = _chain_parameters(
+        speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
+        confinement_perpendicular, confinement_parallel,
+    )
+    big_lambda2 = big_lambda**2
     prefactor = jnp.pi * amplitude**2 * jnp.exp(-s2 / lam**2)
     x_perp = 2 * big_lambda2 * coupling_perpendicular
     x_par = 2 * big_lambda2 * coupling_parallel
@@ -59,14 +55,9 @@ def _chain_parameters(speed, width, impact_parameter, coupling_perpendicular, co
                       confinement_perpendicular, confinement_parallel):
     check_positive("speed", speed)
     check_positive("width", width)
-    if coupling_perpendicular is None:
-        coupling_perpendicular = coupling_parallel
-    if confinement_perpendicular is None:
-        confinement_perpendicular = confinement_parallel
-    check_positive("coupling_parallel", coupling_parallel)
-    check_positive("coupling_perpendicular", coupling_perpendicular)
-    check_positive("confinement_parallel", confinement_parallel, allow_zero=True)
-    check_positive("confinement_perpendicular", confinement_perpendicular, allow_zero=True)
+    _, coupling_perpendicular, _, confinement_perpendicular = chain3d_constants(
+        coupling_parallel, coupling_perpendicular, confinement_parallel, confinement_perpendicular
+    )
     speed = jnp.asarray(speed, float)
     lam = jnp.asarray(width, float)
     s2 = jnp.asarray(impact_parameter, float) ** 2

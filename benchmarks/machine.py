@@ -1,0 +1,33 @@
+"""What the benchmark scripts record about the machine they ran on."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (or what the platform module knows)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_description() -> dict:
+    """Date, JAX devices, CPU, load averages and the Python/JAX versions."""
+    import jax
+
+    return dict(
+        date=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        devices=", ".join(str(d) for d in jax.devices()),
+        cpu=f"{cpu_model()}, {os.cpu_count()} logical cores",
+        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        python=platform.python_version(),
+        jax=jax.__version__,
+    )
