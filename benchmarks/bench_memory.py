@@ -30,6 +30,7 @@ import os
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import jaxion as jx  # noqa: E402  (enables float64)
@@ -203,6 +204,69 @@ def markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, target) -> str:
     return "\n".join(lines)
 
 
+def section_full_engine(duration: float, speed: float, measure: float) -> dict:
+    """Memory engine vs the full engine (1.3)–(1.4) on a periodic chain long enough to hold the sound cone
+    of the whole ``duration`` (echo time > duration), same interacting masses, same ``δ``, no bias (the full
+    engine has none; it does not change the cost). The full engine (fused velocity Verlet at ``δ``) is timed
+    over ``measure`` τ and extrapolated linearly in the steps (its cost per step is fixed by the chain);
+    the memory engine (blocked) runs the whole ``duration``."""
+    lattice = jx.chain(OMEGA_FAST, spacing=SPACING)
+    per_cell = jx.supercell_echo_time(lattice, (1000,)) / 1000.0
+    cells = int(np.ceil(1.05 * duration / per_cell))
+    system = fig8_system(duration, speed)
+    start, velocity = [0.0, 0.0, SPACING / 2], [0.0, 0.0, speed]
+
+    def full():
+        out = jx.simulate(system, (cells,), start, velocity, measure, constraint=[0, 0, 1], solver="verlet", dt=DT,
+                          max_steps=int(measure / DT) + 10, check_echo=False)
+        jax.block_until_ready(out.final_state.ion_position)
+        return out
+
+    first, full_cold = timed(full)
+    second, full_warm = timed(full)
+    steps_measure = int(second.num_steps)
+    short, _ = timed(simulate_memory, system, start, velocity, measure, DT, constraint=[0, 0, 1], save_every=60,
+                     method="blocked", all_sites_interact=True, cache=False)
+    (long_first, _), mem_cold = timed(lambda: (simulate_memory(system, start, velocity, duration, DT, constraint=[0, 0, 1], save_every=60,
+                                                                method="blocked", all_sites_interact=True, cache=False), None))
+    long_second, mem_warm = timed(simulate_memory, system, start, velocity, duration, DT, constraint=[0, 0, 1], save_every=60,
+                                  method="blocked", all_sites_interact=True, cache=False)
+    total_steps = long_second.num_steps
+    return dict(
+        duration=duration, measure=measure, cells=cells, echo=jx.supercell_echo_time(lattice, (cells,)), sites=len(system.sites),
+        full_cold=full_cold, full_warm=full_warm, full_steps=steps_measure, full_per_step=full_warm / steps_measure * 1e6,
+        full_extrapolated=full_warm / steps_measure * total_steps, mem_cold=mem_cold, mem_warm=mem_warm,
+        mem_per_step=mem_warm / total_steps * 1e6, steps=total_steps, k=long_second.points_per_axis,
+        shift=float(abs(np.asarray(second.final_state.ion_position)[2] - short.ion_positions[-1, 2])),
+        speed_shift=float(abs(np.asarray(second.final_state.ion_velocity)[2] - short.ion_velocities[-1, 2])),
+    )
+
+
+def markdown_full(env, row) -> str:
+    r = row
+    return "\n".join([
+        f"## Memory engine vs full engine — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `python benchmarks/bench_memory.py --full-engine` ({env['cpu']}; jax {env['jax']}; load average at start {env['load']})",
+        "",
+        f"Paper 2 Fig. 8 chain (ω_fast = 10, α = 40, Φ0 = 2, λ = 4, μ = 1, σ'(0) = 25 midway, δ = 1/600, no bias), {r['sites']} "
+        f"interacting masses. Full engine: periodic chain of {r['cells']} masses (echo time {r['echo']:.0f} τ > {r['duration']:g} τ), fused "
+        f"velocity Verlet at δ, timed over {r['measure']:g} τ and extrapolated linearly in steps; memory engine: blocked, K = {r['k']}, "
+        f"the whole {r['duration']:g} τ.",
+        "",
+        "| engine | τ run | steps | first call (s) | second call (s) | µs/step | time for the whole run (s) |",
+        "|---|---|---|---|---|---|---|",
+        f"| full, {r['cells']} masses | {r['measure']:g} | {r['full_steps']} | {r['full_cold']:.2f} | {r['full_warm']:.2f} | "
+        f"{r['full_per_step']:.1f} | " + (f"{r['full_warm']:.1f} |" if r['full_steps'] >= r['steps'] else
+                                      f"≈ {r['full_extrapolated']:.0f} (extrapolated to {r['steps']} steps) |"),
+        f"| memory (blocked) | {r['duration']:g} | {r['steps']} | {r['mem_cold']:.2f} | {r['mem_warm']:.2f} | {r['mem_per_step']:.1f} | {r['mem_warm']:.1f} |",
+        "",
+        f"Agreement after {r['measure']:g} τ (same start, no bias): |Δσ| = {r['shift']:.2e}, |Δσ'| = {r['speed_shift']:.2e} "
+        "(full engine at the same δ vs memory engine).",
+        "",
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser(description="Benchmark the memory engine (direct vs blocked convolution).")
     parser.add_argument("--quick", action="store_true", help="the 800-τ run and the two shortest direct runs only")
@@ -212,12 +276,24 @@ def main():
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="markdown file to append to")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-min load average to drop below 0.5")
+    parser.add_argument("--full-engine", action="store_true",
+                        help="only the memory-vs-full-engine row (chain holding the sound cone of the whole run)")
+    parser.add_argument("--full-measure", type=float, default=20.0, help="τ over which the full engine is timed")
     args = parser.parse_args()
     deadline = time.time() + args.wait_idle
     while os.getloadavg()[0] > 0.5 and time.time() < deadline:
         time.sleep(5)
     env = machine_description()
     log(f"{env['cpu']}; jax {env['jax']}; load {env['load']}")
+    if args.full_engine:
+        row = section_full_engine(args.duration, args.speed, args.full_measure)
+        text = markdown_full(env, row)
+        print(text)
+        if not args.no_append:
+            with open(args.results, "a", encoding="utf-8") as handle:
+                handle.write("\n" + text)
+            log(f"appended to {args.results}")
+        return
     log("1. Fig. 8-like run")
     fig8 = section_fig8(args.duration, args.speed)
     trapped_long = section_trapped_long(args.duration)

@@ -40,3 +40,28 @@ def check_choice(name: str, value, choices) -> None:
     """Raise ``ValueError`` unless `value` is one of `choices`."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; valid options are {sorted(choices)}.")
+
+
+def check_cells(name: str, cells, dim: int) -> np.ndarray:
+    """Integer cell indices as an ``(n, dim)`` array (one ``(dim,)`` cell is accepted).
+
+    Raises ``ValueError`` naming `name` when the entries are not finite integers or the last axis does
+    not have ``dim`` entries (instead of silently truncating or reshaping them).
+    """
+    array = np.asarray(cells)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"{name} must be integer cell indices of shape (n, {dim}); got {cells!r}.")
+    if array.size == 0:
+        return np.zeros((0, dim), dtype=int)
+    if array.ndim == 1 and dim == 1:
+        array = array[:, None]  # a chain's cells may be given as a flat list
+    elif array.ndim == 1 and array.size == dim:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise ValueError(
+            f"{name} must have shape (n, {dim}) (integer cells of a {dim}-dimensional lattice); got shape {array.shape}."
+        )
+    as_float = array.astype(float)
+    if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+        raise ValueError(f"{name} must hold integer cell indices; got {array.tolist()}.")
+    return as_float.astype(int)

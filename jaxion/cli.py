@@ -24,7 +24,12 @@ def _speeds(text: str) -> np.ndarray:
     try:
         if ":" in text:
             low, high, count = text.split(":")
-            return np.geomspace(float(low), float(high), int(count))
+            low, high, count = float(low), float(high), int(count)
+            if not (np.isfinite(low) and np.isfinite(high) and low > 0 and high > 0) or count < 1:
+                raise argparse.ArgumentTypeError(
+                    f"speeds 'min:max:count' needs finite min, max > 0 and count >= 1; got {text!r}"
+                )
+            return np.geomspace(low, high, count)
         return np.asarray([float(x) for x in text.split(",")])
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"speeds must be 'min:max:count' or 'v1,v2,...'; got {text!r}") from error
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sites", choices=SITE_SETS, default="single", help="interacting sites (cubic: face/cell)")
     run.add_argument("--mass-ratio", type=float, default=1.0, help="μ = M/m")
     run.add_argument("--speeds", type=_speeds, default=_speeds("2:80:14"), help="'min:max:count' (log) or 'v1,v2,...'")
-    run.add_argument("--solver", default="tsit5", help="diffrax solver: tsit5, dopri5, dopri8, bosh3, heun")
+    run.add_argument("--solver", default="tsit5", help="tsit5, dopri5, dopri8, bosh3, heun (diffrax, adaptive) or verlet (fused fixed-step loop, fastest on big supercells)")
     run.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of the adaptive solver")
     run.add_argument("--atol", type=float, default=1e-12, help="absolute tolerance of the adaptive solver")
     run.add_argument("--dt", type=float, default=None, help="fixed time step instead of adaptive steps")
@@ -73,17 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("jaxion-output"), help="output folder")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoints")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rep = sub.add_parser("reproduce", help="reproduce the papers' figures (PNG, PDF, data, metadata)")
+    rep.add_argument("figures", nargs="*", help="figure names (see --list) or 'all'")
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes that run on a laptop CPU in minutes (default)")
+    size.add_argument("--full", action="store_true", help="the papers' parameters (a GPU is advisable)")
+    rep.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
+    rep.add_argument("--force", action="store_true", help="redo figures whose files already exist")
+    rep.add_argument("--list", action="store_true", help="list the figures and exit")
+    rep.add_argument("--no-progress", action="store_true", help="quiet output")
     return parser
 
 
 def _lattice(args):
     import jaxion as jx
 
+    def spacing(default):  # `--spacing 0` must reach the check, not fall back to the default
+        return default if args.spacing is None else args.spacing
+
     if args.lattice == "chain3d":
-        return jx.chain3d(args.coupling, confinement_parallel=args.confinement, spacing=args.spacing or 1.0)
+        return jx.chain3d(args.coupling, confinement_parallel=args.confinement, spacing=spacing(1.0))
     if args.lattice == "chain":
-        return jx.chain(args.omega_fast, spacing=args.spacing or 40.0)
-    return jx.simple_cubic(args.k1, args.k2, spacing=args.spacing or 2.0)
+        return jx.chain(args.omega_fast, spacing=spacing(40.0))
+    return jx.simple_cubic(args.k1, args.k2, spacing=spacing(2.0))
 
 
 def _sites(args, lattice):
@@ -92,7 +109,7 @@ def _sites(args, lattice):
     if args.sites == "single":
         return jx.single_site(lattice)
     if args.lattice != "cubic":
-        raise SystemExit(f"jaxion: error: --sites {args.sites} needs --lattice cubic")
+        raise ValueError(f"--sites {args.sites} needs --lattice cubic; got --lattice {args.lattice}")
     return jx.cubic_face_sites() if args.sites == "face" else jx.cubic_cell_sites()
 
 
@@ -125,6 +142,8 @@ def command_run(args) -> int:
     from jaxion.plot import plot_loss_curves
 
     started = time.perf_counter()
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be an integer >= 1; got {args.batch_size}")
     lattice = _lattice(args)
     supercell = args.supercell or ([200] if lattice.dim == 1 else [20, 20, 20])
     potential = jx.Gaussian(args.amplitude, args.width)
@@ -192,6 +211,24 @@ def command_run(args) -> int:
     return 0
 
 
+def command_reproduce(args) -> int:
+    from jaxion.figures import figure_names, reproduce
+
+    if args.list:
+        from jaxion.figures import FIGURES
+
+        for name in figure_names():
+            spec = FIGURES[name]
+            print(f"{name:24s} paper {spec.paper}, Fig. {spec.number}: {spec.title}")
+        return 0
+    if not args.figures:
+        raise ValueError(f"name a figure or 'all'; choose from {figure_names()}")
+    started = time.perf_counter()
+    summaries = reproduce(args.figures, args.out, quick=not args.full, progress=not args.no_progress, force=args.force)
+    print(f"jaxion reproduce: {len(summaries)} figure(s) in {args.out}/ after {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def _write_csv(path: Path, table: dict) -> None:
     from jaxion.io import atomic_write
 
@@ -206,6 +243,11 @@ def main(argv=None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     args = parser.parse_args(argv)
+    if args.command == "reproduce":
+        try:
+            return command_reproduce(args)
+        except ValueError as error:
+            parser.exit(2, f"jaxion: error: {error}\n")
     if args.command == "run":
         try:
             return command_run(args)

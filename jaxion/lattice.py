@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -133,8 +134,19 @@ class Lattice(eqx.Module):
             blocks = np.concatenate([np.asarray(self.force_constants), np.asarray(self.confinement)[None]])
             if not np.allclose(blocks, np.swapaxes(blocks, -1, -2), atol=1e-12):
                 raise ValueError("force-constant blocks and confinement must be symmetric matrices.")
-            if abs(np.linalg.det(np.asarray(self.primitive_vectors).T @ np.asarray(self.primitive_vectors))) < 1e-20:
-                raise ValueError("primitive_vectors are linearly dependent (zero cell volume).")
+            if not np.any(blocks):
+                raise ValueError(
+                    "force_constants and confinement are all zero: the framework has no springs (every mode has "
+                    "zero frequency). Give at least one nonzero force constant or confinement."
+                )
+            gram = np.asarray(self.primitive_vectors).T @ np.asarray(self.primitive_vectors)
+            lengths = np.diag(gram)
+            # scale-free test (a lattice in units of 1e-14 is as valid as one in units of 1)
+            if np.any(lengths <= 0) or np.linalg.det(gram) <= 1e-12 * np.prod(lengths):
+                raise ValueError(
+                    "primitive_vectors are linearly dependent (zero cell volume); got "
+                    f"{np.asarray(self.primitive_vectors).T.tolist()} (as rows)."
+                )
             lowest = float(np.min(np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(self.zone_grid(9))))))
             scale = float(np.max(np.abs(blocks))) or 1.0
             if lowest < -1e-9 * scale:
@@ -200,12 +212,14 @@ class Lattice(eqx.Module):
     def max_frequency(self, supercell: Sequence[int] | None = None) -> float:
         """Largest mode frequency ``ω_max``: exact over a supercell's modes when `supercell` is given
         (up to 64 points per axis; larger supercells use a 64-point sampling), else over a zone grid."""
-        if supercell is None:
-            q = self.zone_grid(33)
-        else:
-            capped = [min(int(n), 64) for n in supercell]
-            q = self.supercell_wavevectors(capped)
-        eig = np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(q)))
+        # evaluated now even when called while a jit is being traced (on a concrete lattice)
+        with jax.ensure_compile_time_eval():
+            if supercell is None:
+                q = self.zone_grid(33)
+            else:
+                capped = [min(int(n), 64) for n in supercell]
+                q = self.supercell_wavevectors(capped)
+            eig = np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(q)))
         return float(np.sqrt(max(np.max(eig), 0.0)))
 
     def max_group_velocity(self, points_per_axis: int | None = None, directions: int = 24) -> float:
@@ -386,6 +400,8 @@ def simple_cubic(k1: float = 15.0, k2: float = 5.0, spacing: float = 2.0) -> Lat
     check_positive("k1", k1, allow_zero=True)
     check_positive("k2", k2, allow_zero=True)
     check_positive("spacing", spacing)
+    if is_concrete((k1, k2)) and float(k1) == 0.0 and float(k2) == 0.0:
+        raise ValueError("k1 and k2 are both 0: the cubic lattice would have no springs; give k1 > 0 or k2 > 0.")
     offsets, blocks = [], []
     nearest = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
     next_nearest = [(1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1), (0, 1, 1), (0, 1, -1)]
@@ -419,10 +435,22 @@ def bravais_lattice(
         confinement: optional ``(3, 3)`` on-site spring matrix (default zero).
     """
     vectors = np.asarray(primitive_vectors, dtype=float)
-    if vectors.ndim != 2 or vectors.shape[0] != 3:
-        raise ValueError(f"primitive_vectors must have shape (3, dim); got {vectors.shape}.")
+    if vectors.ndim != 2 or vectors.shape[0] != 3 or not 1 <= vectors.shape[1] <= 3:
+        raise ValueError(f"primitive_vectors must have shape (3, dim) with dim in 1..3; got {vectors.shape}.")
+    check_finite("primitive_vectors", vectors)
+    if np.linalg.matrix_rank(vectors, tol=1e-10 * max(float(np.max(np.abs(vectors))), 1e-300)) < vectors.shape[1]:
+        raise ValueError(
+            f"primitive_vectors are linearly dependent (zero cell volume); got {vectors.T.tolist()} (as rows)."
+        )
+    neighbours = list(neighbours)
+    if not neighbours:
+        raise ValueError("neighbours must list at least one bond (r, K); got an empty list.")
     offsets, blocks = [], []
     for r, block in neighbours:
+        if np.shape(r) != (3,):
+            raise ValueError(f"every neighbour vector r must be a Cartesian 3-vector; got {r!r}.")
+        if np.shape(block) != (3, 3):
+            raise ValueError(f"every neighbour block K must be a 3×3 matrix; got shape {np.shape(block)} for r = {tuple(r)}.")
         cell, *_ = np.linalg.lstsq(vectors, np.asarray(r, dtype=float), rcond=None)
         rounded = np.rint(cell).astype(int)
         if not np.allclose(vectors @ rounded, r, atol=1e-8):

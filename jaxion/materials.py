@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._validation import check_positive, is_concrete
+from ._validation import check_finite, check_positive, is_concrete
 
 __all__ = [
     "HBAR",
@@ -111,6 +111,7 @@ def _check_elastic(voigt, density) -> None:
     voigt = np.asarray(voigt, float)
     if voigt.shape != (6, 6):
         raise ValueError(f"the Voigt elastic matrix must be 6×6; got {voigt.shape}.")
+    check_finite("elastic_constants (Voigt matrix)", voigt)
     if not np.allclose(voigt, voigt.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(voigt))):
         raise ValueError("the Voigt elastic matrix must be symmetric.")
     lowest = float(np.min(np.linalg.eigvalsh(voigt)))
@@ -130,6 +131,10 @@ def christoffel(voigt, density, directions: Float[Array, "... 3"]):
     _check_elastic(voigt, density)
     tensor = voigt_to_tensor(voigt)
     n = jnp.asarray(directions, float)
+    if n.shape[-1:] != (3,):
+        raise ValueError(f"directions must have shape (..., 3); got {n.shape}.")
+    if is_concrete(n):
+        check_positive("|directions|", jnp.linalg.norm(n, axis=-1))
     n = n / jnp.linalg.norm(n, axis=-1, keepdims=True)
     gamma = jnp.einsum("ijkl,...j,...l->...ik", tensor, n, n) / density
     eig, vec = jnp.linalg.eigh(gamma)
@@ -228,6 +233,15 @@ class GaussianLandscape(eqx.Module):
 
     def __check_init__(self):
         check_positive("widths", self.widths)
+        check_finite("amplitudes", self.amplitudes)
+        check_finite("sites", self.sites)
+        if self.sites.ndim < 1 or self.sites.shape[-1] != 3:
+            raise ValueError(f"sites must have shape (sites, 3) (positions in Å); got {self.sites.shape}.")
+        if self.amplitudes.shape[-1:] != self.widths.shape[-1:]:
+            raise ValueError(
+                f"amplitudes and widths must have one entry per Gaussian term; got shapes {self.amplitudes.shape} "
+                f"and {self.widths.shape}."
+            )
 
     def __call__(self, position: Float[Array, "3"]) -> Float[Array, ""]:
         r2 = jnp.sum((self.sites - position) ** 2, axis=-1)
@@ -253,7 +267,12 @@ def energy_per_hop(
     (m/s): ``W = v ∫ dz d̂·H M_phys H·d̂`` (1.23) in physical units. vmap over materials to screen."""
     check_positive("speed", speed)
     start, end = jnp.asarray(start, float), jnp.asarray(end, float)
+    check_finite("start", start)
+    check_finite("end", end)
+    if start.shape != (3,) or end.shape != (3,):
+        raise ValueError(f"start and end must be 3-vectors (Å); got shapes {start.shape}, {end.shape}.")
     length = jnp.linalg.norm(end - start)
+    check_positive("|end - start| (hop length)", length)
     unit = (end - start) / length
     x, w = np.polynomial.legendre.leggauss(points)
     s = 0.5 * (x + 1.0)

@@ -130,9 +130,14 @@ class CustomPairPotential(PairPotential):
         if not callable(self.function):
             raise ValueError("function must be callable: φ(r) of the distance r.")
         check_positive("interaction_range", self.interaction_range)
-        value = self.function(jnp.asarray([0.5, 1.0]))
+        probe = np.asarray([0.5, 1.0]) * float(self.interaction_range)
+        value = self.function(jnp.asarray(probe))
         if np.asarray(value).shape != (2,):
             raise ValueError("function must map an array of distances elementwise to energies.")
+        if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            raise ValueError(
+                f"function must return finite energies; φ(r) at r = {probe.tolist()} gave {np.asarray(value).tolist()}."
+            )
 
     def __call__(self, squared_distance):
         positive = squared_distance > 0

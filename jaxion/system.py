@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import check_cells, check_finite, check_positive, is_concrete
 from .lattice import Lattice
 from .potential import PairPotential
 
@@ -43,11 +43,14 @@ class System(eqx.Module):
     mass_ratio: Float[Array, ""]
 
     def __init__(self, lattice: Lattice, potential: PairPotential, sites=None, mass_ratio: float = 1.0):
+        if not isinstance(lattice, Lattice):
+            raise ValueError(f"lattice must be a jaxion Lattice (e.g. jaxion.chain3d()); got {type(lattice).__name__}.")
         self.lattice = lattice
         self.potential = potential
         if sites is None:
             sites = single_site(lattice)
-        self.sites = tuple(tuple(int(i) for i in site) for site in np.asarray(sites, dtype=int).reshape(-1, lattice.dim))
+        cells = check_cells("sites", sites, lattice.dim)
+        self.sites = tuple(tuple(int(i) for i in site) for site in cells)
         self.mass_ratio = jnp.asarray(mass_ratio, dtype=float)
 
     def __check_init__(self):
@@ -105,6 +108,8 @@ def line_sites(count: int, axis: int = 2, dim: int = 3, start: int = 0) -> np.nd
     """``count`` consecutive sites along lattice axis ``axis`` (Fig. 6 of paper 1: 8 sites along z)."""
     if count < 1:
         raise ValueError(f"count must be >= 1; got {count}.")
+    if not 0 <= axis < dim:
+        raise ValueError(f"axis must be a lattice axis in 0..{dim - 1}; got {axis}.")
     cells = np.zeros((count, dim), dtype=int)
     cells[:, axis] = np.arange(start, start + count)
     return cells
@@ -116,6 +121,11 @@ def sites_near_line(
     """All sites within ``cutoff`` of the segment ``point + t·direction``, ``0 <= t <= length``."""
     check_positive("cutoff", cutoff)
     check_positive("length", length)
+    check_finite("point", point)
+    check_finite("direction", direction)
+    if np.shape(point) != (3,) or np.shape(direction) != (3,):
+        raise ValueError(f"point and direction must be 3-vectors; got shapes {np.shape(point)}, {np.shape(direction)}.")
+    check_positive("|direction|", float(np.linalg.norm(direction)))
     point = np.asarray(point, float)
     unit = np.asarray(direction, float) / np.linalg.norm(direction)
     vectors = np.asarray(lattice.primitive_vectors)
@@ -149,6 +159,8 @@ def pass_geometry(system: System, direction=(0.0, 0.0, 1.0), impact=(0.0, 0.0, 0
     """Paper 1's protocol: pass through ``centroid + impact`` along ``direction``, starting ``margin``
     (default ``7 × potential.range``) before the first interacting site and stopping ``margin`` after
     the last one (measured along ``direction``)."""
+    if margin is not None:
+        check_positive("margin", margin)
     direction = jnp.asarray(direction, float)
     check_finite("direction", direction)
     norm = jnp.linalg.norm(direction)

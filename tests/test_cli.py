@@ -34,3 +34,16 @@ def test_bad_options_exit_with_message(argv, message, tmp_path, capsys):
         main([*argv, "--out", str(tmp_path)])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_reproduce_lists_every_paper_figure_and_rejects_unknown_ones(capsys):
+    from jaxion.cli import main
+
+    assert main(["reproduce", "--list"]) == 0
+    listed = capsys.readouterr().out
+    expected = [f"paper1-fig{n}" for n in (2, 4, 5, 6)] + [f"paper2-fig{n}" for n in range(2, 10)]
+    assert all(name in listed for name in expected)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "paper3-fig1"])
+    assert exit_info.value.code == 2
+    assert "unknown figure" in capsys.readouterr().err

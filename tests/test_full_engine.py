@@ -155,3 +155,10 @@ def test_bad_input_gives_clear_errors():
         jx.System(system.lattice, system.potential, sites=[[0], [0]])
     with pytest.warns(jx.EchoWarning, match="echoes"):
         jx.simulate_pass(system, 1.0, (30,), time_limit_factor=1.1)
+
+
+def test_simulate_pass_under_jit_equals_eager():
+    """The solver set-up (ω_max for the first step and the stability check) works while a jit is traced."""
+    system = jx.System(jx.chain3d(), jx.Gaussian(0.01, 1.0))
+    jitted = jax.jit(lambda a: jx.simulate_pass(jx.System(system.lattice, jx.Gaussian(a, 1.0)), 20.0, (100,)).loss)
+    assert float(jitted(0.01)) == pytest.approx(float(jx.simulate_pass(system, 20.0, (100,)).loss), rel=1e-12)

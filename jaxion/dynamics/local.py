@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._validation import check_choice, check_positive
+from .._validation import check_choice, check_finite, check_positive, is_concrete
 from ..system import System
 
 __all__ = ["TimeLocalModel", "LocalResult", "time_local_model", "simulate_local"]
@@ -58,6 +58,8 @@ class TimeLocalModel(eqx.Module):
             raise ValueError(f"recoil must be a 3×3 matrix; got shape {self.recoil.shape}.")
         if self.greens.shape != (n, n, dof, dof):
             raise ValueError(f"greens must have shape {(n, n, dof, dof)}; got {self.greens.shape}.")
+        check_finite("recoil", self.recoil)
+        check_finite("greens", self.greens)
 
     def site_gradient(self, ion_position: Float[Array, "3"]) -> Float[Array, "sites dof"]:
         """``∇_ρΦ(0, σ)``: the force (with a minus sign) the ion exerts on each site at rest."""
@@ -133,6 +135,46 @@ class LocalResult(eqx.Module):
     num_steps: Int[Array, ""]
 
 
+def _local_vector_field(t, y: "LocalState", args):
+    """(1.26): softened force plus drag ``−HMHσ'`` (projected on the line when the ion is held on one)."""
+    model, line, bias, constrained = args
+    force = -jax.grad(model.softened_potential)(y.ion_position) + bias
+    drag_force = -model.drag_matrix(y.ion_position) @ y.ion_velocity if model.drag else jnp.zeros(3)
+    if constrained:
+        force = line * jnp.dot(line, force)
+        drag_force = line * jnp.dot(line, drag_force)
+    return LocalState(
+        ion_position=y.ion_velocity,
+        ion_velocity=FOUR_PI_SQ / model.system.mass_ratio * (force + drag_force),
+        dissipated=-jnp.dot(drag_force, y.ion_velocity),
+    )
+
+
+def _local_record(t, y: "LocalState", args):
+    model = args[0]
+    kinetic = model.system.mass_ratio * jnp.sum(y.ion_velocity**2) / (2 * FOUR_PI_SQ)
+    return y.ion_position, y.ion_velocity, y.dissipated, kinetic + model.softened_potential(y.ion_position)
+
+
+@eqx.filter_jit
+def _solve_local(model, y0, line, bias, save_times, duration, dt0, solver, controller, max_steps: int, constrained: bool):
+    """One compiled solve per (model structure, solver, controller, shapes): repeated calls and
+    ``jax.vmap`` over initial states reuse it."""
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(_local_vector_field),
+        solver,
+        t0=0.0,
+        t1=duration,
+        dt0=dt0,
+        y0=y0,
+        args=(model, line, bias, constrained),
+        saveat=diffrax.SaveAt(ts=save_times, fn=_local_record),
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        throw=False,
+    )
+
+
 def simulate_local(
     model: TimeLocalModel,
     ion_position,
@@ -165,45 +207,42 @@ def simulate_local(
     check_positive("duration", duration)
     ion_position, ion_velocity, line = check_ion_state(ion_position, ion_velocity, constraint)
     bias = jnp.zeros(3) if bias_force is None else jnp.asarray(bias_force, float)
+    if bias.shape != (3,):
+        raise ValueError(f"bias_force must be a (3,) force vector; got shape {bias.shape}.")
+    check_finite("bias_force", bias)
     if save_times is None:
         save_times = jnp.linspace(0.0, duration, 301)
     save_times = jnp.asarray(save_times, float)
-    mu = model.system.mass_ratio
-
-    def vector_field(t, y: LocalState, args):
-        force = -jax.grad(model.softened_potential)(y.ion_position) + bias
-        drag_force = -model.drag_matrix(y.ion_position) @ y.ion_velocity if model.drag else jnp.zeros(3)
-        if line is not None:
-            force = line * jnp.dot(line, force)
-            drag_force = line * jnp.dot(line, drag_force)
-        return LocalState(
-            ion_position=y.ion_velocity,
-            ion_velocity=FOUR_PI_SQ / mu * (force + drag_force),
-            dissipated=-jnp.dot(drag_force, y.ion_velocity),
-        )
-
+    check_finite("save_times", save_times)
+    if is_concrete((save_times, duration)):
+        times = np.atleast_1d(np.asarray(save_times))
+        if times.ndim != 1 or np.any(np.diff(times) < 0) or times[0] < 0 or times[-1] > float(duration) * (1 + 1e-12):
+            raise ValueError(
+                f"save_times must be a non-decreasing 1D array within [0, duration = {float(duration):g}]; "
+                f"got {np.round(times, 6).tolist()[:8]}{' ...' if times.size > 8 else ''}."
+            )
     if dt is None:
+        check_positive("rtol", rtol)
+        check_positive("atol", atol)
         controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
     else:
         check_positive("dt", dt)
+        if is_concrete((dt, ion_velocity, model.system.potential.range)):
+            # The ion must resolve the landscape: a step longer than half its range jumps over it.
+            step = float(dt) * float(jnp.linalg.norm(ion_velocity))
+            reach = 0.5 * float(model.system.potential.range)
+            if step > reach:
+                raise ValueError(
+                    f"dt = {float(dt):.3g} is too large for the ion: at speed {float(jnp.linalg.norm(ion_velocity)):.3g} "
+                    f"it moves {step:.3g} per step, more than half the potential's range ({reach:.3g}); "
+                    f"use dt <= {reach / max(float(jnp.linalg.norm(ion_velocity)), 1e-300):.3g}."
+                )
         controller, dt0 = diffrax.ConstantStepSize(), dt
-
-    def record(t, y, args):
-        energy = mu * jnp.sum(y.ion_velocity**2) / (2 * FOUR_PI_SQ) + model.softened_potential(y.ion_position)
-        return y.ion_position, y.ion_velocity, y.dissipated, energy
-
-    solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(vector_field),
-        SOLVERS[solver](),
-        t0=0.0,
-        t1=duration,
-        dt0=dt0,
-        y0=LocalState(ion_position, ion_velocity, jnp.zeros(())),
-        saveat=diffrax.SaveAt(ts=save_times, fn=record),
-        stepsize_controller=controller,
-        max_steps=max_steps,
-        throw=False,
-    )
+    line = jnp.zeros(3) if line is None else line
+    constrained = constraint is not None
+    y0 = LocalState(ion_position, ion_velocity, jnp.zeros(()))
+    solution = _solve_local(model, y0, line, bias, save_times, jnp.asarray(duration, float), dt0,
+                            SOLVERS[solver](), controller, max_steps, constrained)
     positions, velocities, dissipated, energy = solution.ys
     ok = solution.result == diffrax.RESULTS.successful
     code = jnp.where(ok, 0, jnp.where(solution.result == diffrax.RESULTS.max_steps_reached, 1, 2))

@@ -52,6 +52,13 @@ the run length like the direct sum, with a constant several orders of magnitude 
 ``benchmarks/RESULTS.md``) — and 3D runs are limited by the ``K³`` grid (as the kernel table is).
 Both methods give the same trajectory up to rounding and the ~1e-14 interpolation error.
 
+Thermal framework (``thermal=ThermalBath(...)``, :mod:`jaxion.dynamics.thermal`): the sites move as
+``ρ = ρ_hom + ρ_response`` ((2.12); paper 2, Sec. II), ``ρ_hom`` the free motion of the zone-grid modes with
+random phases and amplitudes. The direct method adds ``ρ_hom`` (tabulated at every step) to the
+convolution; the blocked method starts its far-field mode amplitudes at the bath's values, so the same
+rotation that carries the ion's wake carries the thermal motion (same modes, same key: the two methods
+agree to rounding). A batch of keys runs an ensemble in one vmapped call.
+
 Energy bookkeeping (no framework energy is available, but its change is the work done on the sites):
 ``E = Σ_i μσ_i'²/(8π²) + Φ + W_F − Σ_i F_bias·(σ_i − σ_i(0))`` with ``W_F = ∫ (−∇_ρΦ)·dρ`` (paper 1, (1.11))
 is conserved by the exact dynamics; ``energy_error`` reports its drift along the run.
@@ -71,6 +78,7 @@ from jaxtyping import Array, Float
 
 from .._validation import check_finite, check_positive
 from ..system import System
+from .thermal import ThermalBath, motion_from_amplitudes, thermal_modes
 from ..theory.kernels import (
     ResponseKernel,
     default_points_per_axis,
@@ -442,6 +450,7 @@ def simulate_memory(
     allow_recurrence: bool = False,
     cache=True,
     cache_dir=None,
+    thermal: ThermalBath | None = None,
 ) -> MemoryResult:
     """Integrate the ion(s) through an infinite lattice with the memory kernel (2.12)–(2.14).
 
@@ -475,6 +484,15 @@ def simulate_memory(
         allow_recurrence: allow a run longer than the zone grid's valid time (the kernel then echoes like
             a periodic supercell's) instead of raising.
         cache, cache_dir: disk cache of kernel tables (see :mod:`jaxion.theory.kernels`).
+        thermal: ``None`` (framework at rest at ``τ = 0``, the default) or a
+            :class:`jaxion.dynamics.thermal.ThermalBath`: the tracked sites then move as
+            ``ρ = ρ_hom + ρ_response`` ((2.12); ``ρ_hom`` the free modes of the zone grid with random phases
+            and amplitudes, paper 2, Sec. II). The bath's modes are those of the engine's zone grid
+            (``points_per_axis``; a ``ThermalBath.points_per_axis`` sets it when ``points_per_axis`` is not
+            given); with the same key both methods see the same ``ρ_hom``. A batch of keys runs an ensemble
+            in one vmapped call; every array of the result (and ``loss``, ``final_state``) then gains a
+            leading ensemble axis ``(E, …)``. ``energy_error`` stays exact: ``W_F`` is the work on the
+            framework along the full ``ρ``.
 
     Returns:
         A :class:`MemoryResult`.
@@ -599,13 +617,27 @@ def simulate_memory(
             )[1 : lags + 1].reshape(lags, channels, channels)
         valid = kernel_valid_time(lattice, k_grid, cells)
         _check_recurrence(valid, lags * dt, k_grid, allow_recurrence)
-        out = _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale)
+        bath = None
+        if thermal is not None:
+            modes_t = thermal_modes(lattice, int(thermal.points_per_axis or k_grid))
+            bath = (modes_t, _flat_amplitudes(thermal, modes_t), cells)
+        outs = _run_direct(
+            physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale, bath
+        )
         block, n_cheb, window_used = 0, 0, num_sites
     else:
         if block_steps is not None and (int(block_steps) != block_steps or int(block_steps) < 1):
             raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
         total_steps = num_chunks * save_every
         layout = _line_layout(system)
+        if thermal is not None and thermal.points_per_axis is not None and points_per_axis is not None:
+            if int(thermal.points_per_axis) != int(points_per_axis):
+                raise ValueError(
+                    f"thermal.points_per_axis = {thermal.points_per_axis} differs from points_per_axis = {points_per_axis}: the "
+                    "blocked method carries the thermal modes on its own zone grid; give one of them."
+                )
+        if points_per_axis is None and thermal is not None and thermal.points_per_axis is not None:
+            points_per_axis = int(thermal.points_per_axis)
         k_grid = points_per_axis or default_points_per_axis(lattice, total_steps * dt, cells)
         _check_grid_size(int(k_grid), lattice.dim, dof, total_steps * dt)
         valid = kernel_valid_time(lattice, int(k_grid), cells)
@@ -618,22 +650,54 @@ def simulate_memory(
             target = int(block_steps)
         block = _choose_block(total_steps, save_every, target)
         window_used = _choose_window(window, layout, num_sites, radius, fastest, block * dt)
-        out, n_cheb = _run_blocked(
-            physics, ions, system, int(k_grid), dt, block, total_steps, save_every, window_used, layout, tolerance * scale, radius
+        bath = None
+        if thermal is not None:
+            modes_t = thermal_modes(lattice, int(k_grid))
+            bath = (modes_t, _flat_amplitudes(thermal, modes_t))
+        outs, n_cheb = _run_blocked(
+            physics, ions, system, int(k_grid), dt, block, total_steps, save_every, window_used, layout, tolerance * scale, radius, bath
         )
 
     # ------------------------------------------------------------------ assemble
-    (positions, velocities, phis, works, rhos, starts, leak_window, first_window, leak_untracked, first_untracked) = out
-    if float(leak_untracked) > tolerance * scale:
+    for out in outs:
+        _raise_on_leaks(out, tolerance * scale, dt, window_used)
+    info = dict(
+        method=method, block=block, k_grid=k_grid, n_cheb=n_cheb, window_used=window_used, valid=valid,
+        total_steps=total_steps, dt=dt, save_every=save_every, num_sites=num_sites, dof=dof,
+    )
+    results = [_assemble(out, system, ions, bias_force, info) for out in outs]
+    if thermal is None or thermal.batch_shape == ():
+        return results[0]
+    # an ensemble: stack the runs along a leading axis (the bath's key batch shape)
+    batch = thermal.batch_shape
+    stacked = jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *results)
+    return jax.tree_util.tree_map(lambda a: a.reshape(batch + a.shape[1:]), stacked)
+
+
+def _flat_amplitudes(thermal: ThermalBath, modes):
+    """The bath's mode amplitudes for all its keys, ``(E, J, dof, 2)`` (``E = 1`` for a single key)."""
+    zs = thermal.amplitudes(modes.omega)
+    return zs.reshape((-1,) + zs.shape[-3:])
+
+
+def _raise_on_leaks(out, threshold, dt, window_used):
+    leak_window, first_window, leak_untracked, first_untracked = out[6:10]
+    if float(leak_untracked) > threshold:
         raise ValueError(
             f"the ion left the tracked sites: at τ ≈ {float(first_untracked) * dt:.4g} it came within interaction range of a lattice "
             f"site that is not in system.sites (|φ| = {float(leak_untracked):.3g}); track the sites the ion can reach (system.sites)."
         )
-    if float(leak_window) > tolerance * scale:
+    if float(leak_window) > threshold:
         raise ValueError(
             f"the ion outran the block window at τ ≈ {float(first_window) * dt:.4g}: a tracked site outside the window of "
             f"{window_used} sites came within interaction range (|φ| = {float(leak_window):.3g}); increase `window` or reduce `block_steps`."
         )
+
+
+def _assemble(out, system, ions, bias_force, info) -> MemoryResult:
+    (positions, velocities, phis, works, rhos, starts, _, _, _, _) = out
+    dt, total_steps, save_every = info["dt"], info["total_steps"], info["save_every"]
+    num_sites, dof = info["num_sites"], info["dof"]
     positions = np.asarray(positions)
     velocities = np.asarray(velocities)
     phis = np.asarray(phis)
@@ -676,12 +740,12 @@ def simulate_memory(
         energy_error=energy_error,
         loss=float(kinetic[0] - kinetic[-1]),
         final_state=final,
-        method=method,
-        block_steps=int(block),
-        points_per_axis=int(k_grid),
-        chebyshev_nodes=int(n_cheb),
-        window=int(window_used),
-        valid_time=float(valid),
+        method=info["method"],
+        block_steps=int(info["block"]),
+        points_per_axis=int(info["k_grid"]),
+        chebyshev_nodes=int(info["n_cheb"]),
+        window=int(info["window_used"]),
+        valid_time=float(info["valid"]),
         num_steps=int(total_steps),
         dt=dt,
     )
@@ -753,10 +817,12 @@ def _update_leaks(physics, sigmas, first_step, leaks, leak_tol, neighbours=None,
 
 
 @eqx.filter_jit
-def _direct_core(physics, sigma, vel, positions, kflat, dt, num_chunks: int, save_every: int, lags: int, dof: int, leak_tol):
+def _direct_core(physics, sigma, vel, positions, kflat, dt, num_chunks: int, save_every: int, lags: int, dof: int, leak_tol, hom=None):
+    """``hom``: ``None`` (framework at rest at τ = 0), or the homogeneous (thermal) motion of the tracked
+    sites at every step, ``(steps + 1, sites, dof)``, added to the response (2.12)."""
     num_sites = positions.shape[0]
     p = num_sites * dof
-    rho0 = jnp.zeros((num_sites, dof))
+    rho0 = jnp.zeros((num_sites, dof)) if hom is None else hom[0]
     phi0, acc0, g0 = physics.forces(sigma, rho0, positions)
     hist0 = jnp.zeros((lags, p))
 
@@ -767,6 +833,8 @@ def _direct_core(physics, sigma, vel, positions, kflat, dt, num_chunks: int, sav
         hist = hist.at[n % lags].set(weight * g.reshape(-1))
         start = (lags - (n + 1) % lags) * p
         rho1 = (jax.lax.dynamic_slice(kflat, (0, start), (p, lags * p)) @ hist.reshape(-1)).reshape(num_sites, dof)
+        if hom is not None:
+            rho1 = rho1 + hom[n + 1]
         phi1, acc1, g1 = physics.forces(sigma1, rho1, positions)
         vel1 = vel + 0.5 * dt * (acc + acc1)
         work1 = work - 0.5 * jnp.sum((g + g1) * (rho1 - rho))
@@ -789,15 +857,30 @@ def _direct_core(physics, sigma, vel, positions, kflat, dt, num_chunks: int, sav
     return stacked, leaks[2], leaks[3]
 
 
-def _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, positions, dof, leak_tol):
-    kflat = _reversed_layout(table, circular=True)
-    stacked, leak_u, first_u = _direct_core(
-        physics, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(positions), jnp.asarray(kflat),
-        jnp.asarray(dt), num_chunks, save_every, lags, dof, jnp.asarray(leak_tol),
-    )
-    positions_r, velocities, phis, works, rhos = stacked
-    starts = np.zeros(positions_r.shape[0], dtype=int)
-    return (positions_r, velocities, phis, works, rhos, starts, 0.0, -1, leak_u, first_u)
+def _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, positions, dof, leak_tol, thermal=None):
+    """One run, or (``thermal = (modes, zs, cells)``, ``zs`` ``(E, J, dof, 2)``) an ensemble of ``E`` thermal
+    runs in one vmapped call; returns a list of per-run outputs."""
+    kflat = jnp.asarray(_reversed_layout(table, circular=True))
+    args = (physics, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(positions), kflat, jnp.asarray(dt))
+    statics = (num_chunks, save_every, lags, dof, jnp.asarray(leak_tol))
+    if thermal is None:
+        outs = [_direct_core(*args, *statics)]
+    else:
+        modes, zs, cells = thermal
+        times = dt * jnp.arange(num_chunks * save_every + 1)
+
+        def one(z):
+            hom, _ = motion_from_amplitudes(modes, z, cells, times, with_velocity=False)
+            return _direct_core(*args, *statics, hom)
+
+        batched = jax.vmap(one)(zs)
+        outs = [jax.tree_util.tree_map(lambda a, i=i: a[i], batched) for i in range(zs.shape[0])]
+    results = []
+    for stacked, leak_u, first_u in outs:
+        positions_r, velocities, phis, works, rhos = stacked
+        starts = np.zeros(positions_r.shape[0], dtype=int)
+        results.append((positions_r, velocities, phis, works, rhos, starts, 0.0, -1, leak_u, first_u))
+    return results
 
 
 # ============================================================================ blocked (zone-mode) method
@@ -869,8 +952,10 @@ def _build_modes(lattice, k_grid: int, dt: float, block: int, offsets: np.ndarra
 @eqx.filter_jit
 def _blocked_core(
     physics, modes, sigma, vel, cells, positions, coords, near, dt, num_blocks: int, block: int, tail: int, window: int,
-    dof: int, record_full: tuple, record_tail: tuple, windowed: bool, leak_tol, radius, block_time,
+    dof: int, record_full: tuple, record_tail: tuple, windowed: bool, leak_tol, radius, block_time, amp0=None,
 ):
+    """``amp0``: ``None`` (framework at rest at τ = 0) or the initial far-field mode amplitudes
+    ``(re, im)``, each ``(J', dof, 2)``, of a homogeneous (thermal) motion."""
     num_sites = positions.shape[0]
     wd = window * dof
     jq = modes.nodes.shape[0]
@@ -953,8 +1038,9 @@ def _blocked_core(
         carry = (sigma, vel, amp_re, amp_im, work, k + 1, leak_w, first_w, leak_u, first_u, rho.reshape(-1), phi, start)
         return carry, picked
 
+    amp_re0, amp_im0 = (jnp.zeros((jq, dof, 2)), jnp.zeros((jq, dof, 2))) if amp0 is None else amp0
     carry = (
-        sigma, vel, jnp.zeros((jq, dof, 2)), jnp.zeros((jq, dof, 2)), jnp.zeros(()), jnp.zeros((), int),
+        sigma, vel, amp_re0, amp_im0, jnp.zeros(()), jnp.zeros((), int),
         jnp.zeros(()), -jnp.ones((), int), jnp.zeros(()), -jnp.ones((), int),
         jnp.zeros(wd), jnp.zeros(()), jnp.zeros((), int),
     )
@@ -971,7 +1057,15 @@ def _blocked_core(
     return stacked, leak_w, first_w, leak_u, first_u
 
 
-def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_every, window, layout, leak_tol, radius):
+def _thermal_amplitudes(zs, omega, weights):
+    """Far-field amplitudes ``A`` of a free motion ``Σ sqrt(w) trig η Re[Z e^{2πiωτ}]``: the far field reads
+    ``ρ = −2π Σ (w/ω) C Im[A e^{2πiωτ}]``, so ``A = −i Z ω/(2π sqrt(w))``."""
+    factor = np.asarray(omega)[..., None] / (TWO_PI * np.sqrt(np.asarray(weights)))[:, None, None]
+    amps = -1j * zs * factor
+    return jnp.real(amps), jnp.imag(amps)
+
+
+def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_every, window, layout, leak_tol, radius, thermal=None):
     lattice = system.lattice
     dof = lattice.dof
     cells = system.site_cells
@@ -989,13 +1083,23 @@ def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_eve
         stride = save_every // block
     record_tail = tuple(range(0, tail, min(save_every, block)))
     coords = layout[1] if layout is not None else np.zeros(num_sites)
-    stacked, leak_w, first_w, leak_u, first_u = _blocked_core(
+    args = (
         physics, modes, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(cells), jnp.asarray(system.site_positions()),
         jnp.asarray(coords), jnp.asarray(near), jnp.asarray(dt), num_blocks, block, tail, window, dof, record_full, record_tail,
         windowed, jnp.asarray(leak_tol), jnp.asarray(radius), jnp.asarray(block * dt),
     )
-    positions, velocities, phis, works, rhos, starts = (np.asarray(a) for a in stacked)
-    if stride > 1:
-        keep = np.concatenate([np.arange(0, positions.shape[0] - 1, stride), [positions.shape[0] - 1]])
-        positions, velocities, phis, works, rhos, starts = (a[keep] for a in (positions, velocities, phis, works, rhos, starts))
-    return (positions, velocities, phis, works, rhos, starts, leak_w, first_w, leak_u, first_u), n
+    if thermal is None:
+        outs = [_blocked_core(*args)]
+    else:
+        thermal_modes_, zs = thermal
+        amp_re, amp_im = _thermal_amplitudes(zs, thermal_modes_.omega, thermal_modes_.weights)
+        batched = jax.vmap(lambda re, im: _blocked_core(*args, (re, im)))(amp_re, amp_im)
+        outs = [jax.tree_util.tree_map(lambda a, i=i: a[i], batched) for i in range(zs.shape[0])]
+    results = []
+    for stacked, leak_w, first_w, leak_u, first_u in outs:
+        positions, velocities, phis, works, rhos, starts = (np.asarray(a) for a in stacked)
+        if stride > 1:
+            keep = np.concatenate([np.arange(0, positions.shape[0] - 1, stride), [positions.shape[0] - 1]])
+            positions, velocities, phis, works, rhos, starts = (a[keep] for a in (positions, velocities, phis, works, rhos, starts))
+        results.append((positions, velocities, phis, works, rhos, starts, leak_w, first_w, leak_u, first_u))
+    return results, n

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import i0e, i1e
 
-from .._validation import check_positive
+from .._validation import check_finite, check_positive
 from ..lattice import chain3d_constants
 
 __all__ = ["chain_loss_closed_form", "chain_loss_fast", "chain_loss_slow", "chain_loss_unconfined"]
@@ -33,6 +33,7 @@ def chain_loss_closed_form(
     with ``Λ = 2πλ/σ'`` and ``Ĩn(x) = e^{−x} In(x)`` (exponentially scaled Bessel functions, which
     keep the expression finite at low speed). Vectorised over every argument.
     """
+    check_finite("amplitude", amplitude)
     speed, lam, s2, big_lambda, coupling_perpendicular, confinement_perpendicular = _chain_parameters(
         speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
         confinement_perpendicular, confinement_parallel,
@@ -55,6 +56,7 @@ def _chain_parameters(speed, width, impact_parameter, coupling_perpendicular, co
                       confinement_perpendicular, confinement_parallel):
     check_positive("speed", speed)
     check_positive("width", width)
+    check_finite("impact_parameter", impact_parameter)
     _, coupling_perpendicular, _, confinement_perpendicular = chain3d_constants(
         coupling_parallel, coupling_perpendicular, confinement_parallel, confinement_perpendicular
     )
@@ -82,6 +84,7 @@ def chain_loss_fast(
     the transverse channel falls as ``1/σ'²`` and the longitudinal one as ``1/σ'⁴``; ``k⊥, κ⊥`` drop out.
     Same arguments as :func:`chain_loss_closed_form`; vectorised over every argument.
     """
+    check_finite("amplitude", amplitude)
     speed, lam, s2, big_lambda, _, _ = _chain_parameters(
         speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
         confinement_perpendicular, confinement_parallel,
@@ -112,6 +115,7 @@ def chain_loss_slow(
     confined chain; ``∝ 1/σ'`` without confinement, where it equals (1.17). Same arguments as
     :func:`chain_loss_closed_form`.
     """
+    check_finite("amplitude", amplitude)
     speed, lam, s2, big_lambda, k_perp, kappa_perp = _chain_parameters(
         speed, width, impact_parameter, coupling_perpendicular, coupling_parallel,
         confinement_perpendicular, confinement_parallel,

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validation import check_finite, check_positive, is_concrete
+from .._validation import check_cells, check_finite, check_positive, is_concrete
 from ..lattice import Lattice
 from ..potential import Gaussian, PairPotential, SumOfPairPotentials
 from ..system import System
@@ -651,8 +651,8 @@ def static_greens_function(lattice: Lattice, cells_a, cells_b=None, supercell: S
     if not isinstance(lattice, Lattice):
         raise ValueError(f"lattice must be a jaxion Lattice; got {type(lattice).__name__}.")
     dim, dof = lattice.dim, lattice.dof
-    cells_a = np.asarray(cells_a, dtype=float).reshape(-1, dim)
-    cells_b = cells_a if cells_b is None else np.asarray(cells_b, dtype=float).reshape(-1, dim)
+    cells_a = check_cells("cells_a", cells_a, dim).astype(float)
+    cells_b = cells_a if cells_b is None else check_cells("cells_b", cells_b, dim).astype(float)
     if supercell is None:
         if is_concrete(lattice):
             d0 = np.linalg.eigvalsh(np.asarray(lattice.dynamical_matrix(np.zeros(dim))))

@@ -11,6 +11,8 @@ ion–mass distance enters through its transform along the chain ``Φ̃_p = ∫ 
   :func:`single_pass_loss_fast` (2.27), :func:`single_pass_loss_slow` (2.28).
 - :func:`steady_state_roots`, :func:`steady_state_loss` — (2.33); :func:`spike_speeds` (where two roots
   of (2.33) merge and ``Δ̄`` diverges); :func:`drift_velocities` — speeds with ``Δ̄ = β``.
+- :func:`velocity_near_mass` (2.16), :func:`extremal_speed`, :func:`capture_speed` (Sec. IV A);
+  :func:`broadened_steady_state_loss` — Fig. 9, ``Δ̄`` averaged over the speeds within one pass.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e, i1e
 
-from .._validation import check_positive, is_concrete
+from .._validation import check_finite, check_positive, is_concrete
 from ..potential import PairPotential
 from .modes import zone_quadrature
 
@@ -38,6 +40,10 @@ __all__ = [
     "spike_speeds",
     "DriftVelocities",
     "drift_velocities",
+    "velocity_near_mass",
+    "capture_speed",
+    "extremal_speed",
+    "broadened_steady_state_loss",
 ]
 
 TWO_PI = 2.0 * np.pi
@@ -87,6 +93,8 @@ def memory_kernel(sites, times, omega_fast=10.0, *, points: int | None = None, c
         ``(S, T)`` array.
     """
     _check_omega_fast(omega_fast)
+    check_finite("sites", sites)
+    check_finite("times", times)
     n = jnp.atleast_1d(jnp.asarray(sites, float))
     tau = jnp.atleast_1d(jnp.asarray(times, float))
     if points is None:
@@ -301,8 +309,26 @@ def steady_state_loss(speed, potential: PairPotential, omega_fast=10.0, spacing=
     potential's parameters away from the spikes (roots by bisection plus an implicit-function Newton step).
     """
     _check_potential(potential)
+    bucketed = max_periods is None
     speed, periods = _steady_setup(speed, omega_fast, spacing, max_periods)
-    out = _steady_core(potential, speed.reshape(-1), jnp.asarray(omega_fast, float), jnp.asarray(spacing, float), periods)
+    flat = speed.reshape(-1)
+    wf, alpha = jnp.asarray(omega_fast, float), jnp.asarray(spacing, float)
+    if not bucketed or flat.size < 64:
+        return _steady_core(potential, flat, wf, alpha, periods).reshape(speed.shape)
+    # Many concrete speeds: group them by the number of periods their roots span (a power of two), so
+    # fast speeds do not pay for the slowest one's periods; chunk sizes are powers of two (few compiles).
+    need = np.array([_max_periods(v, omega_fast, spacing) for v in np.asarray(flat)])
+    buckets = 2 ** np.ceil(np.log2(need)).astype(int)
+    out = jnp.zeros(flat.shape)
+    chunk = 8192
+    for bucket in np.unique(buckets):
+        members = np.flatnonzero(buckets == bucket)
+        for first in range(0, members.size, chunk):
+            index = members[first : first + chunk]
+            size = int(2 ** np.ceil(np.log2(max(index.size, 64))))
+            padded = np.concatenate([index, np.full(size - index.size, index[0])])
+            values = _steady_core(potential, flat[padded], wf, alpha, int(bucket))
+            out = out.at[index].set(values[: index.size])
     return out.reshape(speed.shape)
 
 
@@ -382,6 +408,7 @@ def drift_velocities(
     speed_range=(2.0, 200.0),
     *,
     points: int = 4000,
+    min_separation: float = 0.0,
 ) -> DriftVelocities:
     """Drift velocities under a bias ``β`` (energy gained per lattice spacing, a force ``β/α``): the speeds
     where (2.33) ``Δ̄(σ') = β``. ``Δ̄ − β`` is evaluated on a geometric grid of ``points`` speeds over
@@ -393,6 +420,12 @@ def drift_velocities(
     fixed point is stable when ``Δ̄ − β`` *increases* through zero with the speed — as paper 2 argues
     for the points at the spikes near ``α/n``, while "the other, higher velocity" of each spike, where
     ``Δ̄ − β`` falls through zero, is unstable.
+
+    Adjacent stable/unstable crossings can be very close: the jump at a spike near ``α/n`` and the
+    unstable root just above it (1e-5 apart at ``α/5`` for Fig. 8's parameters), or the continuous root
+    just below a band-top spike and the jump at it (1e-7 apart). Their basin is narrower than the speed
+    variation of a real ion within one pass. ``min_separation > 0`` (relative, e.g. 1e-3) drops such
+    pairs; the default 0 keeps every crossing of (2.33).
     """
     check_positive("bias", bias)
     _check_potential(potential)
@@ -418,6 +451,106 @@ def drift_velocities(
         same = (fm >= 0) == ~rising  # same sign as the left end (negative for rising)
         a, e = np.where(same, mid, a), np.where(same, e, mid)
     roots = 0.5 * (a + e)
+    keep = []  # crossings alternate in kind; drop adjacent pairs closer than min_separation
+    for i in np.argsort(roots):
+        if keep and roots[i] - roots[keep[-1]] < float(min_separation) * roots[i]:
+            keep.pop()
+        else:
+            keep.append(i)
+    keep = np.asarray(keep, dtype=int)
+    roots, rising, jump = roots[keep], rising[keep], jump[keep]
     return DriftVelocities(
         stable=roots[rising], unstable=roots[~rising], stable_at_spike=jump[rising], unstable_at_spike=jump[~rising]
     )
+
+
+def _contact_energy(potential: PairPotential):
+    """``Φ`` at the chain mass itself (the extremum of a monotone pair potential on the chain axis)."""
+    return potential(jnp.zeros(()))
+
+
+def velocity_near_mass(times, speed, potential: PairPotential, mass_ratio=1.0):
+    """Paper 2, (2.16): the ion's speed while it passes one (fixed) chain mass, from energy conservation,
+
+        ``σ'(τ) = sqrt(σ'₀² − (8π²/μ) Φ(σ'₀ τ))``,   ``τ ∈ [−α/(2σ'₀), α/(2σ'₀)]``,
+
+    with ``τ = 0`` at the mass and ``σ'₀`` the speed midway between masses (for the Gaussian,
+    ``Φ(u) = Φ0 exp(−u²/(2λ²))``, exactly the printed form). Where a repulsive barrier is higher than the
+    kinetic energy (``σ'₀`` below :func:`capture_speed`) the ion turns back; the speed is 0 there, not NaN.
+    Broadcasts ``times`` against ``speed``; differentiable.
+    """
+    _check_potential(potential)
+    check_positive("mass_ratio", mass_ratio)
+    if is_concrete(speed):
+        check_positive("speed", speed)
+    speed = jnp.asarray(speed, float)
+    distance = speed * jnp.asarray(times, float)
+    squared = speed**2 - 8 * np.pi**2 / mass_ratio * potential(distance**2)
+    return jnp.sqrt(jnp.maximum(squared, 0.0))
+
+
+def extremal_speed(speed, potential: PairPotential, mass_ratio=1.0):
+    """Paper 2, Sec. IV A: the speed at the chain mass, ``σ'_ext = sqrt(σ'₀² − 8π²Φ0/μ)`` (0 if the ion
+    cannot reach the mass): (2.16) at ``τ = 0``."""
+    return velocity_near_mass(0.0, speed, potential, mass_ratio)
+
+
+def capture_speed(potential: PairPotential, mass_ratio=1.0):
+    """Paper 2, Sec. IV A: the least midway speed with which an ion crosses a repulsive mass,
+    ``σ'_min = sqrt(8π²Φ0/μ)`` (``Φ0`` = the potential at the mass); 0 for an attractive potential,
+    which captures the ion only once it has lost energy (Fig. 4(d))."""
+    _check_potential(potential)
+    check_positive("mass_ratio", mass_ratio)
+    return jnp.sqrt(jnp.maximum(8 * np.pi**2 * _contact_energy(potential) / mass_ratio, 0.0))
+
+
+def broadened_steady_state_loss(
+    speed,
+    potential: PairPotential,
+    omega_fast=10.0,
+    spacing=40.0,
+    mass_ratio=1.0,
+    *,
+    nodes: int = 512,
+    max_periods: int | None = None,
+):
+    """Paper 2, Fig. 9: the steady-state loss (2.33) averaged over the speeds the ion takes within one
+    pass, weighted by the time it spends at each.
+
+    ``speed`` is the speed midway between masses, ``σ'₀``. Between two midpoints the ion's speed follows
+    energy conservation, ``σ'(u) = sqrt(σ'₀² − (8π²/μ)[Φ(u) − Φ(α/2)])`` (the profile of (2.16) as a
+    function of the distance ``u`` from the mass), so the time spent between ``u`` and ``u + du`` is
+    ``du/σ'(u)`` and
+
+        ``Δ̄_b(σ'₀) = ∫ du Δ̄(σ'(u))/σ'(u) / ∫ du/σ'(u)``   over ``u ∈ [0, α/2]``
+
+    — the paper's average over ``σ' ∈ [σ'₀, σ'_ext]`` with the weights of the speed distribution within
+    a pass. Gauss–Legendre in ``u`` with ``nodes`` points. A repulsive ion slower than the
+    :func:`capture_speed` never completes a pass: the result is ``inf`` there (documented, not NaN).
+    As the paper says, this is a qualitative illustration: it keeps the constant-speed (2.33) inside.
+    """
+    _check_potential(potential)
+    _check_omega_fast(omega_fast)
+    check_positive("spacing", spacing)
+    check_positive("mass_ratio", mass_ratio)
+    if not isinstance(nodes, (int, np.integer)) or nodes < 8:
+        raise ValueError(f"nodes must be an integer >= 8; got {nodes!r}.")
+    speed = jnp.asarray(speed, float)
+    if is_concrete(speed):
+        check_positive("speed", speed)
+    alpha = float(spacing)
+    x, w = np.polynomial.legendre.leggauss(int(nodes))
+    u = jnp.asarray(0.25 * alpha * (x + 1.0))
+    du = jnp.asarray(0.25 * alpha * w)
+    rise = 8 * np.pi**2 / mass_ratio * (potential(u**2) - potential(jnp.asarray(alpha / 2) ** 2))
+    squared = speed[..., None] ** 2 - rise
+    crosses = jnp.all(squared > 0, axis=-1)
+    local = jnp.sqrt(jnp.where(crosses[..., None], squared, 1.0))
+    # the number of Brillouin-zone periods to search follows from the slowest speed within a pass; when the
+    # potential is traced (gradients), pass ``max_periods`` (see :func:`steady_state_loss`)
+    lowest = float(jnp.min(jnp.where(crosses[..., None], local, jnp.inf))) if is_concrete(local) else None
+    if max_periods is None and lowest is not None and np.isfinite(lowest):
+        max_periods = _max_periods(lowest * (1 - 1e-6), omega_fast, spacing)
+    loss = steady_state_loss(local, potential, omega_fast, spacing, max_periods=max_periods)
+    average = jnp.sum(du * loss / local, axis=-1) / jnp.sum(du / local, axis=-1)
+    return jnp.where(crosses, average, jnp.inf)
