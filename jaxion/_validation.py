@@ -32,8 +32,10 @@ def check_finite(name: str, value) -> None:
     """Raise ``ValueError`` if any entry of `value` is NaN or infinite."""
     if not is_concrete(value):
         return
-    if not np.all(np.isfinite(np.asarray(value, dtype=float))):
-        raise ValueError(f"{name} must be finite; got {value!r}.")
+    array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)):
+        shown = repr(value) if array.size <= 8 else f"{int(np.sum(~np.isfinite(array)))} NaN/inf entries of shape {array.shape}"
+        raise ValueError(f"{name} must be finite; got {shown}.")
 
 
 def check_choice(name: str, value, choices) -> None:

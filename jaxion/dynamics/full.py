@@ -192,7 +192,10 @@ def _max_norm(tree) -> Array:
 
 
 def _check_supercell(system: System, supercell: Sequence[int]) -> tuple[int, ...]:
-    supercell = tuple(int(n) for n in np.atleast_1d(supercell))
+    raw = np.atleast_1d(np.asarray(supercell, dtype=float))
+    if raw.ndim != 1 or not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+        raise ValueError(f"supercell sizes must be integers (cells per lattice axis); got {tuple(np.atleast_1d(supercell).tolist())}.")
+    supercell = tuple(int(n) for n in raw)
     if len(supercell) != system.lattice.dim:
         raise ValueError(
             f"supercell must give {system.lattice.dim} sizes for a {system.lattice.dim}-dimensional lattice; got {supercell}."
@@ -392,6 +395,8 @@ def simulate(
     """
     supercell = _check_supercell(system, supercell)
     check_positive("duration", duration)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer (the step budget); got {max_steps!r}.")
     ion_position, ion_velocity, line = check_ion_state(ion_position, ion_velocity, constraint)
     if is_concrete(ion_position):
         _check_inside(system, supercell, ion_position, "the ion's start position")
@@ -414,6 +419,7 @@ def simulate(
     for name, value in (("initial_displacement", displacement), ("initial_velocity", velocity)):
         if value.shape != field_shape:
             raise ValueError(f"{name} must have shape {field_shape}; got {value.shape}.")
+        check_finite(name, value)
     state0 = FullState(ion_position, ion_velocity, displacement, velocity)
 
     index = _wrapped_index(system.site_cells, supercell)
@@ -531,6 +537,8 @@ def simulate_pass(
     ``solver="verlet"`` runs the fused fixed-step loop (default step :func:`verlet_time_step`).
     """
     check_positive("speed", speed)
+    check_positive("time_limit_factor", time_limit_factor)
+    supercell = _check_supercell(system, supercell)
     geometry: PassGeometry = pass_geometry(system, direction, impact, margin)
     if is_concrete(geometry):
         _check_inside(system, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")

@@ -122,7 +122,7 @@ def _cubic_panels(run: FigureRun, amplitude: float, panels, title: str):
     sim_widths = [0.5, 1.0] if run.quick else widths
     size = 12 if run.quick else 50
     sim_speeds = np.array([16.0, 32.0, 64.0]) if run.quick else np.geomspace(1.0, 80.0, 12)
-    line_speeds = np.geomspace(0.5, 100.0, 60 if run.quick else 120)
+    line_speeds = np.geomspace(0.5, 100.0, 32 if run.quick else 120)
     lattice = simple_cubic(15.0, 5.0, 2.0)
     fig, axes = subplots(1, len(panels), figsize=(5.0 * len(panels), 4.3), sharey=True, squeeze=False)
     data, deviations, low_speed = {"sim_speeds": sim_speeds, "line_speeds": line_speeds}, [], []
