@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._validation import check_finite, check_positive
+from ._validation import check_finite, check_positive, is_concrete
 
 __all__ = ["PairPotential", "Gaussian", "SumOfPairPotentials", "CustomPairPotential"]
 
@@ -73,6 +73,13 @@ class Gaussian(PairPotential):
     def __check_init__(self):
         check_finite("amplitude", self.amplitude)
         check_positive("width", self.width)
+        if is_concrete(self.width):
+            squared = np.asarray(self.width, dtype=float) ** 2
+            if np.any((squared == 0) | ~np.isfinite(squared)):
+                raise ValueError(
+                    f"width = {self.width!r} is outside float64's range for a Gaussian: width² must be a positive "
+                    "finite number (|width| between ~1e-154 and ~1e154)."
+                )
 
     def __call__(self, squared_distance):
         return self.amplitude * jnp.exp(-squared_distance / (2.0 * self.width**2))

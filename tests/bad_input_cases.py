@@ -129,6 +129,8 @@ CASES: list[Case] = [
          "Gaussian width λ = −1", "jx.Gaussian"),
     Case("gaussian-width-zero", lambda: jx.Gaussian(0.01, 0.0), ValueError, r"width must be finite and > 0",
          "Gaussian width λ = 0", "jx.Gaussian"),
+    Case("gaussian-width-underflow", lambda: jx.Gaussian(0.01, 1e-200), ValueError, r"width = .* outside float64's range",
+         "width 1e-200 (width² underflows to 0: NaN at contact before; found by hypothesis)", "jx.Gaussian"),
     Case("gaussian-amplitude-nan", lambda: jx.Gaussian(float("nan"), 1.0), ValueError, r"amplitude must be finite",
          "Gaussian amplitude Φ0 = NaN", "jx.Gaussian"),
     Case("custom-range-zero", lambda: jx.CustomPairPotential(lambda r: 0.01 / (1 + r**4), interaction_range=0.0),

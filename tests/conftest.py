@@ -4,3 +4,11 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jaxion  # noqa: E402,F401
+
+# Property-based tests draw their examples deterministically, so a CI run is reproducible; set
+# HYPOTHESIS_PROFILE=explore for fresh random examples on every run.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
