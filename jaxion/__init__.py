@@ -10,6 +10,7 @@ jax.config.update("jax_enable_x64", True)
 
 from .dynamics import EchoWarning, FullState, SimulationResult, simulate, simulate_pass, total_energy  # noqa: E402
 from .dynamics.full import verlet_time_step  # noqa: E402
+from .dynamics.resumable import simulate_resumable  # noqa: E402
 from .lattice import Lattice, bravais_lattice, chain, chain3d, simple_cubic, supercell_echo_time  # noqa: E402
 from .potential import CustomPairPotential, Gaussian, PairPotential, SumOfPairPotentials  # noqa: E402
 from .system import (  # noqa: E402
@@ -23,8 +24,8 @@ from .system import (  # noqa: E402
     sites_near_line,
 )
 from . import materials  # noqa: E402
-from .dynamics.memory import MemoryResult, MemoryState, simulate_memory  # noqa: E402
-from .dynamics.local import LocalResult, TimeLocalModel, simulate_local, time_local_model  # noqa: E402
+from .dynamics.memory import MemoryResult, MemoryState, simulate_memory, simulate_memory_batch  # noqa: E402
+from .dynamics.local import LocalResult, TimeLocalModel, simulate_local, simulate_local_batch, time_local_model  # noqa: E402
 from .dynamics.thermal import (  # noqa: E402
     ThermalBath,
     ThermalModes,
@@ -84,6 +85,7 @@ __all__ = [
     "SimulationResult",
     "simulate",
     "simulate_pass",
+    "simulate_resumable",
     "total_energy",
     "verlet_time_step",
     "Lattice",
@@ -124,11 +126,13 @@ __all__ = [
     "LocalResult",
     "TimeLocalModel",
     "simulate_local",
+    "simulate_local_batch",
     "time_local_model",
     "materials",
     "MemoryResult",
     "MemoryState",
     "simulate_memory",
+    "simulate_memory_batch",
     "ThermalBath",
     "ThermalModes",
     "ThermalMotion",

@@ -9,6 +9,7 @@ enough for a laptop CPU in about a minute.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 LATTICES = ("chain3d", "chain", "cubic")
 SITE_SETS = ("single", "face", "cell")
+FAR_IMPACT_WIDTHS = 12.0  # |s| beyond this many widths: the landscape is below e^(-72) of its peak
 
 
 def _speeds(text: str) -> np.ndarray:
@@ -170,6 +172,15 @@ def command_run(args) -> int:
         f"{len(args.speeds)} speeds x {len(args.impacts)} impact parameters -> {out}/",
         flush=True,
     )
+    far = [s for s in args.impacts if abs(s) > FAR_IMPACT_WIDTHS * args.width]
+    if far:
+        print(
+            f"jaxion: warning: impact parameter(s) {', '.join(f'{s:g}' for s in far)} lie more than "
+            f"{FAR_IMPACT_WIDTHS:g} widths (λ = {args.width:g}) from the sites: the landscape there is below "
+            f"e^(-{FAR_IMPACT_WIDTHS ** 2 / 2:g}) of its peak, so those losses are zero to rounding.",
+            file=sys.stderr,
+            flush=True,
+        )
     curves, table = [], {"speed": args.speeds}
     for s in args.impacts:
         impact = _impact_vector(args.lattice, s, args.sites)
@@ -237,9 +248,27 @@ def _write_csv(path: Path, table: dict) -> None:
     atomic_write(path, lambda tmp: np.savetxt(tmp, rows, delimiter=",", header=",".join(names), comments=""))
 
 
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--speeds -1,2`` → ``--speeds=-1,2``: argparse takes a token that starts with ``-`` and is not a
+    plain negative number for an option, and would answer "expected one argument" instead of checking
+    the value. Joined, the value reaches its check (here: speeds must be > 0)."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token.startswith("--") and "=" not in token and following is not None and re.match(r"^-\.?\d", following):
+            joined.append(f"{token}={following}")
+            index += 2
+        else:
+            joined.append(token)
+            index += 1
+    return joined
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     args = parser.parse_args(argv)

@@ -17,14 +17,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_npz", "save_json", "run_metadata"]
+__all__ = ["atomic_write", "save_npz", "save_json", "run_metadata", "fingerprint"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and rename the temporary file to ``path`` (same folder, atomic)."""
+    """Call ``write(tmp_path)`` and rename the temporary file to ``path`` (same folder, atomic).
+
+    The temporary name ``.<name>.<pid>.<random>.tmp`` carries the writer's process id: temporaries of
+    the same target left by a killed process (``SIGKILL`` skips every cleanup) are removed here."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     tmp = Path(tmp)
     try:
@@ -35,6 +39,44 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    prefix = f".{path.name}."
+    for leftover in path.parent.glob(f"{_glob_escape(prefix)}*.tmp"):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def fingerprint(*inputs) -> str:
+    """A hash of every array leaf (dtype, shape, bytes) and the tree structure of ``inputs``: checkpoints
+    carry it, and a resumed run refuses a checkpoint written for other inputs."""
+    import hashlib
+
+    import jax
+
+    digest = hashlib.sha256()
+    leaves, treedef = jax.tree_util.tree_flatten(inputs)
+    digest.update(str(treedef).encode())
+    for leaf in leaves:
+        array = np.asarray(leaf) if not callable(leaf) else np.asarray(repr(leaf))
+        digest.update(str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
+    return digest.hexdigest()
 
 
 def _umask() -> int:

@@ -41,7 +41,9 @@ def plot_loss_curves(
         speeds, loss = np.asarray(curve["speeds"]), np.asarray(curve["loss"])
         top.plot(speeds, loss, "o", color=colour, ms=5, mfc="none", label=f"{curve['label']} (simulation)")
         if curve.get("theory_at_speeds") is not None:
-            deviation = loss / np.asarray(curve["theory_at_speeds"]) - 1
+            theory = np.asarray(curve["theory_at_speeds"])
+            # a zero theory (an impact parameter far from every site) has no relative deviation to draw
+            deviation = np.divide(loss, theory, out=np.full_like(loss, np.nan, dtype=float), where=theory != 0) - 1
             bottom.plot(speeds, deviation, "o-", color=colour, ms=4, lw=0.8)
     top.set_xscale("log")
     top.set_yscale("log")

@@ -377,5 +377,35 @@ FULL_ENGINE_CASES: list[Case] = [
 ]
 CASES += FULL_ENGINE_CASES
 
+_LINE_STARTS = np.array([[0.0, 0.0, -7.0], [0.0, 0.0, -6.0]])
+_LINE_VELOCITIES = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 6.0]])
+
+BATCH_AND_RESUME_CASES: list[Case] = [
+    Case("local-batch-shape", lambda: jx.simulate_local_batch(_local_model(), [0, 0, -7.0], [0, 0, 5.0], 1.0), ValueError,
+         r"must both have shape \(members, 3\)", "a single (3,) state given to the batch function", "jx.simulate_local_batch"),
+    Case("local-batch-off-line", lambda: jx.simulate_local_batch(_local_model(), _LINE_STARTS, _LINE_VELOCITIES + [[0, 0, 0], [1, 0, 0]], 1.0,
+                                                                 constraint=[0, 0, 1]),
+         ValueError, r"parallel to the constraint direction; members \[1\]", "member 1's velocity off the constraint line",
+         "jx.simulate_local_batch"),
+    Case("local-batch-chunk-zero", lambda: jx.simulate_local_batch(_local_model(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, chunk_size=0),
+         ValueError, r"chunk_size must be a positive integer", "chunk_size 0", "jx.simulate_local_batch"),
+    Case("memory-batch-thermal", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, 1e-3,
+                                                                  thermal=object()),
+         ValueError, r"takes no thermal bath", "a thermal bath given to the batch of independent runs", "jx.simulate_memory_batch"),
+    Case("memory-batch-bias-per-member", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, 1e-3,
+                                                                          constraint=[0, 0, 1], bias=np.ones((2, 3))),
+         ValueError, r"bias must be a scalar or a \(3,\) vector shared by every member", "a bias per member",
+         "jx.simulate_memory_batch"),
+    Case("resumable-segment-zero", lambda: jx.simulate_resumable(_chain(), (200,), [0, 0, -7.0], [0, 0, 10.0], 1.0,
+                                                                 checkpoint=tempfile.mktemp(suffix=".npz"), segment=0.0),
+         ValueError, r"segment must be finite and > 0", "segment length 0", "jx.simulate_resumable"),
+    Case("resumable-no-checkpoint", lambda: jx.simulate_resumable(_chain(), (200,), [0, 0, -7.0], [0, 0, 10.0], 1.0,
+                                                                  checkpoint=None, segment=0.5),
+         ValueError, r"checkpoint must be a file path", "no checkpoint path", "jx.simulate_resumable"),
+    Case("cli-negative-speed", _command("--speeds", "-1,2"), CommandError, r"exit 2: .*speeds must be",
+         "`--speeds -1,2` (argparse's 'expected one argument' before)", "jaxion run"),
+]
+CASES += BATCH_AND_RESUME_CASES
+
 # Known gaps: inputs still not handled well (each entry states the error it *should* raise). None now.
 KNOWN_GAPS: list[Case] = []

@@ -27,6 +27,9 @@ def test_run_writes_data_and_figure(tmp_path):
         (["--speeds", "fast"], "speeds must be"),
         (["--width", "0", "--speeds", "10"], "width"),
         (["--solver", "euler3", "--speeds", "10"], "unknown solver"),
+        # a value that starts with "-" reaches its check instead of argparse's "expected one argument"
+        (["--speeds", "-1,2"], "speeds must be"),
+        (["--speeds", "10", "--width", "-.5"], "width"),
     ],
 )
 def test_bad_options_exit_with_message(argv, message, tmp_path, capsys):
@@ -47,3 +50,10 @@ def test_reproduce_lists_every_paper_figure_and_rejects_unknown_ones(capsys):
         main(["reproduce", "paper3-fig1"])
     assert exit_info.value.code == 2
     assert "unknown figure" in capsys.readouterr().err
+
+
+def test_far_impact_parameters_warn(tmp_path, capsys):
+    """An impact parameter many widths from the sites gives a zero loss; the command says so."""
+    assert main(["--supercell", "60", "--speeds", "20", "--impacts", "0,30", "--no-progress", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "impact parameter(s) 30" in err and "zero to rounding" in err

@@ -80,3 +80,57 @@ def test_bad_input():
         time_local_model(jx.System(jx.simple_cubic(15.0, 0.0), jx.Gaussian(1.0, 0.5)))
     with pytest.raises(ValueError, match="3D"):
         time_local_model(jx.System(jx.chain3d(10.0, confinement_parallel=0.0), jx.Gaussian(1.0, 0.5)))
+
+
+def _autodiff_forces(model, sigma):
+    """The reference for the closed form: nested ``jax.grad``/``jax.hessian`` of the definitions."""
+    return -jax.grad(model.softened_potential)(sigma), model.drag_matrix(sigma), model.softened_potential(sigma)
+
+
+@pytest.mark.parametrize("softening", ["off", "half", "printed"])
+@pytest.mark.parametrize("case", ["cubic-line", "cubic-cell-two-gaussians", "chain-1d-custom"])
+def test_closed_form_forces_match_autodiff(case, softening, cubic_recoil):
+    """``TimeLocalModel.forces`` (radial derivatives in closed form, used by the solver) against
+    autodiff of ``softened_potential`` and ``drag_matrix``, off the symmetry axes, for a lattice whose
+    displacements are 3D (P = I) and one whose masses move along x only (dof 1, P a 3×1 column)."""
+    if case == "cubic-line":
+        system = jx.System(jx.simple_cubic(15.0, 5.0, 2.0), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
+        model = time_local_model(system, softening=softening, recoil=cubic_recoil)
+    elif case == "cubic-cell-two-gaussians":
+        potential = jx.Gaussian(0.7, 0.6) + jx.Gaussian(-0.2, 1.3)
+        system = jx.System(jx.simple_cubic(), potential, jx.cubic_cell_sites())
+        model = time_local_model(system, softening=softening, recoil=cubic_recoil)
+    else:
+        potential = jx.CustomPairPotential(lambda r: 0.3 / (1.0 + r**2) ** 2 + 0.1 * jnp.exp(-r), interaction_range=1.0)
+        system = jx.System(jx.chain(), potential, jx.line_sites(3, axis=0, dim=1, start=-1))
+        greens = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 1, 1)))
+        greens = 0.5 * (greens + jnp.transpose(greens, (1, 0, 3, 2)))
+        model = time_local_model(system, softening=softening, drag=False, greens=greens, recoil=jnp.eye(3) * 0.1)
+    for sigma in (jnp.array([0.31, -0.27, 1.9]), jnp.array([-0.8, 0.45, 0.2])):
+        force, drag, energy = model.forces(sigma)
+        ref_force, ref_drag, ref_energy = _autodiff_forces(model, sigma)
+        np.testing.assert_allclose(force, ref_force, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(drag, ref_drag, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(energy, ref_energy, rtol=1e-12, atol=1e-15)
+
+
+def test_batch_equals_single_solves(cubic_recoil):
+    """``simulate_local_batch`` against ``simulate_local`` member by member (different speeds, starts,
+    one member off the line is refused)."""
+    system = jx.System(jx.simple_cubic(15.0, 5.0, 2.0), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
+    model = time_local_model(system, recoil=cubic_recoil)
+    starts = np.array([[0.0, 0.0, 7.0], [0.0, 0.0, 6.9], [0.0, 0.0, 7.2]])
+    velocities = np.array([[0.0, 0.0, 7.5], [0.0, 0.0, 5.0], [0.0, 0.0, 9.0]])
+    batch = jx.simulate_local_batch(model, starts, velocities, 4.0, constraint=[0, 0, 1])
+    assert batch.positions.shape == (3, 301, 3) and batch.result.shape == (3,)
+    for member in range(3):
+        alone = simulate_local(model, starts[member], velocities[member], 4.0, constraint=[0, 0, 1])
+        np.testing.assert_allclose(batch.positions[member], alone.positions, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(batch.dissipated[member], alone.dissipated, rtol=1e-7, atol=1e-14)
+    with pytest.raises(ValueError, match=r"members \[1\]"):
+        jx.simulate_local_batch(model, starts, velocities + np.array([[0, 0, 0], [0.1, 0, 0], [0, 0, 0]]), 4.0,
+                                constraint=[0, 0, 1])
+    with pytest.raises(ValueError, match="members, 3"):
+        jx.simulate_local_batch(model, starts[0], velocities[0], 4.0)
+    with pytest.raises(ValueError, match="ion_velocities"):
+        jx.simulate_local_batch(model, starts, velocities * np.nan, 4.0)

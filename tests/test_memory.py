@@ -304,3 +304,28 @@ def test_bad_input_raises_value_errors_naming_the_parameter():
         simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line, save_every=0)
     with pytest.raises(ValueError, match="memory_length"):
         simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line, memory_length=-1.0)
+
+
+@pytest.mark.parametrize("method", ["direct", "blocked"])
+def test_batch_of_independent_runs_equals_single_runs(method):
+    """``simulate_memory_batch``: three biased ions on paper 2's chain from different speeds, in one
+    vmapped call, each equal to its own ``simulate_memory`` run (a batch is independent runs, not several
+    ions on one lattice); a member that leaves the tracked sites is named in the error."""
+    lattice = jx.chain(OMEGA_FAST, spacing=40.0)
+    system = jx.System(lattice, jx.Gaussian(-2.0, 4.0), np.arange(-1, 12)[:, None])
+    starts = np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 25.0], [0.0, 0.0, 20.0]])
+    velocities = np.array([[0.0, 0.0, 30.0], [0.0, 0.0, 12.0], [0.0, 0.0, 45.0]])
+    kwargs = dict(constraint=[0, 0, 1], bias=0.01 / 40, save_every=60, all_sites_interact=True, cache=False, method=method)
+    if method == "blocked":
+        kwargs["block_steps"] = 120
+    batch = jx.simulate_memory_batch(system, starts, velocities, 6.0, 1 / 600, **kwargs)
+    assert batch.ion_positions.shape == (3, len(batch.ts[0]), 3) and batch.loss.shape == (3,)
+    for member in range(3):
+        alone = simulate_memory(system, starts[member], velocities[member], 6.0, 1 / 600, **kwargs)
+        np.testing.assert_allclose(batch.ion_positions[member], alone.ion_positions, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(batch.framework_work[member], alone.framework_work, rtol=1e-9, atol=1e-15)
+        assert np.max(np.abs(batch.energy_error[member])) < 1e-3 * max(alone.framework_work[-1], 1e-6)
+    with pytest.raises(ValueError, match="member 1"):
+        jx.simulate_memory_batch(system, starts, velocities * np.array([[1], [6], [1]]), 6.0, 1 / 600, **kwargs)
+    with pytest.raises(ValueError, match="members, 3"):
+        jx.simulate_memory_batch(system, starts[0], velocities[0], 6.0, 1 / 600, **kwargs)

@@ -77,6 +77,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._validation import check_finite, check_positive
+from ..parallel import device_mesh, over_devices, pad_members
 from ..system import System
 from .thermal import ThermalBath, motion_from_amplitudes, thermal_modes
 from ..theory.kernels import (
@@ -89,7 +90,7 @@ from ..theory.kernels import (
     zone_modes_grid,
 )
 
-__all__ = ["MemoryState", "MemoryResult", "simulate_memory", "METHODS"]
+__all__ = ["MemoryState", "MemoryResult", "simulate_memory", "simulate_memory_batch", "METHODS"]
 
 FOUR_PI_SQ = 4.0 * np.pi**2
 TWO_PI = 2.0 * np.pi
@@ -130,7 +131,8 @@ class MemoryResult(eqx.Module):
         ts: ``(times,)`` saved times ``0, save_every·dt, …`` and the end time.
         ion_positions, ion_velocities: ``(times, 3)`` for one ion, ``(times, ions, 3)`` for several.
         site_displacements: ``(times, sites, dof)``, the order of ``system.sites``; with
-            ``method="blocked"`` only the current window of sites is computed, the rest is ``NaN``.
+            ``method="blocked"`` only the current window of sites is computed, the rest is ``NaN``;
+            ``None`` with ``save_sites=False``.
         kinetic_energy: ``(times,)`` total ion kinetic energy ``Σ μσ'²/(8π²)``.
         interaction_energy: ``(times,)`` ``Φ(ρ, σ)``.
         framework_work: ``(times,)`` ``W_F``: the energy the ion(s) have given the framework.
@@ -146,7 +148,7 @@ class MemoryResult(eqx.Module):
     ts: np.ndarray
     ion_positions: np.ndarray
     ion_velocities: np.ndarray
-    site_displacements: np.ndarray
+    site_displacements: np.ndarray | None
     kinetic_energy: np.ndarray
     interaction_energy: np.ndarray
     framework_work: np.ndarray
@@ -451,6 +453,8 @@ def simulate_memory(
     cache=True,
     cache_dir=None,
     thermal: ThermalBath | None = None,
+    save_sites: bool = True,
+    _members=None,
 ) -> MemoryResult:
     """Integrate the ion(s) through an infinite lattice with the memory kernel (2.12)–(2.14).
 
@@ -493,6 +497,9 @@ def simulate_memory(
             in one vmapped call; every array of the result (and ``loss``, ``final_state``) then gains a
             leading ensemble axis ``(E, …)``. ``energy_error`` stays exact: ``W_F`` is the work on the
             framework along the full ``ρ``.
+        save_sites: record the tracked sites' displacements at every save (``records × sites × dof``
+            floats: 0.5 GB for 40 000 records of 1 560 sites). ``False`` keeps only the final ones
+            (``final_state``) and leaves ``site_displacements`` ``None``.
 
     Returns:
         A :class:`MemoryResult`.
@@ -516,6 +523,14 @@ def simulate_memory(
     duration = float(duration)
     lattice = system.lattice
     ions = _prepare_ions(ion_position, ion_velocity)
+    if _members is not None:
+        # simulate_memory_batch: one single-ion run per row, validated together; bias shared by all
+        if thermal is not None:
+            raise ValueError("simulate_memory_batch takes no thermal bath; run a thermal ensemble with simulate_memory(thermal=...).")
+        if np.ndim(bias) > 1:
+            raise ValueError(f"bias must be a scalar or a (3,) vector shared by every member; got shape {np.shape(bias)}.")
+        if constraint is not None and np.ndim(constraint) > 1:
+            raise ValueError(f"constraint must be one (3,) direction shared by every member; got shape {np.shape(constraint)}.")
     constrained, line = _prepare_constraint(constraint, ions)
     bias_force = _prepare_bias(bias, constrained, line, ions)
     if constrained:
@@ -575,8 +590,8 @@ def simulate_memory(
         potential=system.potential,
         polarisation=jnp.asarray(lattice.polarisation_matrix),
         mass_ratio=jnp.asarray(system.mass_ratio, float),
-        line=jnp.asarray(line),
-        bias=jnp.asarray(bias_force),
+        line=jnp.asarray(line if _members is None else line[:1]),  # a batch member is one ion
+        bias=jnp.asarray(bias_force if _members is None else bias_force[:1]),
         pinv=jnp.asarray(pinv),
         vectors=jnp.asarray(vectors),
         cand_offsets=jnp.asarray(offsets),
@@ -622,7 +637,8 @@ def simulate_memory(
             modes_t = thermal_modes(lattice, int(thermal.points_per_axis or k_grid))
             bath = (modes_t, _flat_amplitudes(thermal, modes_t), cells)
         outs = _run_direct(
-            physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale, bath
+            physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale, bath,
+            _members,
         )
         block, n_cheb, window_used = 0, 0, num_sites
     else:
@@ -655,16 +671,28 @@ def simulate_memory(
             modes_t = thermal_modes(lattice, int(k_grid))
             bath = (modes_t, _flat_amplitudes(thermal, modes_t))
         outs, n_cheb = _run_blocked(
-            physics, ions, system, int(k_grid), dt, block, total_steps, save_every, window_used, layout, tolerance * scale, radius, bath
+            physics, ions, system, int(k_grid), dt, block, total_steps, save_every, window_used, layout, tolerance * scale, radius, bath,
+            _members,
         )
 
     # ------------------------------------------------------------------ assemble
-    for out in outs:
-        _raise_on_leaks(out, tolerance * scale, dt, window_used)
+    for member, out in enumerate(outs):
+        try:
+            _raise_on_leaks(out, tolerance * scale, dt, window_used)
+        except ValueError as error:
+            if _members is None:
+                raise
+            raise ValueError(f"member {member} (initial speed {np.linalg.norm(ions.velocity[member]):.6g}): {error}") from None
     info = dict(
         method=method, block=block, k_grid=k_grid, n_cheb=n_cheb, window_used=window_used, valid=valid,
-        total_steps=total_steps, dt=dt, save_every=save_every, num_sites=num_sites, dof=dof,
+        total_steps=total_steps, dt=dt, save_every=save_every, num_sites=num_sites, dof=dof, save_sites=bool(save_sites),
     )
+    if _members is not None:
+        results = [
+            _assemble(out, system, _Ions(ions.position[m : m + 1], ions.velocity[m : m + 1], True), bias_force[m : m + 1], info)
+            for m, out in enumerate(outs)
+        ]
+        return jax.tree_util.tree_map(lambda *a: np.stack([np.asarray(x) for x in a]), *results)
     results = [_assemble(out, system, ions, bias_force, info) for out in outs]
     if thermal is None or thermal.batch_shape == ():
         return results[0]
@@ -708,12 +736,15 @@ def _assemble(out, system, ions, bias_force, info) -> MemoryResult:
     ts = dt * save_every * np.arange(n_rec, dtype=float)
     ts[-1] = total_steps * dt
     rho_w = rhos.reshape(n_rec, -1, dof)
+    if not info["save_sites"]:  # only the final displacements (a long windowed run's full table is large)
+        rho_w, starts = rho_w[-1:], starts[-1:]
+    records = rho_w.shape[0]
     if rho_w.shape[1] == num_sites:
         site_disp = rho_w
     else:
-        site_disp = np.full((n_rec, num_sites, dof), np.nan)
+        site_disp = np.full((records, num_sites, dof), np.nan)
         idx = starts[:, None] + np.arange(rho_w.shape[1])[None, :]
-        site_disp[np.arange(n_rec)[:, None], idx] = rho_w
+        site_disp[np.arange(records)[:, None], idx] = rho_w
     mu = float(system.mass_ratio)
     kinetic = mu * np.sum(velocities**2, axis=(-1, -2)) / (2 * FOUR_PI_SQ)
     bias_work = np.sum((positions - ions.position[None]) * bias_force[None], axis=(-1, -2))
@@ -732,7 +763,7 @@ def _assemble(out, system, ions, bias_force, info) -> MemoryResult:
         ts=ts,
         ion_positions=positions,
         ion_velocities=velocities,
-        site_displacements=site_disp,
+        site_displacements=site_disp if info["save_sites"] else None,
         kinetic_energy=kinetic,
         interaction_energy=phis,
         framework_work=works,
@@ -857,13 +888,16 @@ def _direct_core(physics, sigma, vel, positions, kflat, dt, num_chunks: int, sav
     return stacked, leaks[2], leaks[3]
 
 
-def _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, positions, dof, leak_tol, thermal=None):
+def _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, positions, dof, leak_tol, thermal=None, members=None):
     """One run, or (``thermal = (modes, zs, cells)``, ``zs`` ``(E, J, dof, 2)``) an ensemble of ``E`` thermal
-    runs in one vmapped call; returns a list of per-run outputs."""
+    runs in one vmapped call, or (``members``: a device mesh or ``None``) one single-ion run per row of
+    ``ions`` split over the mesh's devices; returns a list of per-run outputs."""
     kflat = jnp.asarray(_reversed_layout(table, circular=True))
     args = (physics, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(positions), kflat, jnp.asarray(dt))
     statics = (num_chunks, save_every, lags, dof, jnp.asarray(leak_tol))
-    if thermal is None:
+    if members is not None:
+        outs = _member_runs(_direct_core, args, 1, args[3:] + statics, ions, members.mesh)
+    elif thermal is None:
         outs = [_direct_core(*args, *statics)]
     else:
         modes, zs, cells = thermal
@@ -1065,7 +1099,8 @@ def _thermal_amplitudes(zs, omega, weights):
     return jnp.real(amps), jnp.imag(amps)
 
 
-def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_every, window, layout, leak_tol, radius, thermal=None):
+def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_every, window, layout, leak_tol, radius, thermal=None,
+                 members=None):
     lattice = system.lattice
     dof = lattice.dof
     cells = system.site_cells
@@ -1088,7 +1123,9 @@ def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_eve
         jnp.asarray(coords), jnp.asarray(near), jnp.asarray(dt), num_blocks, block, tail, window, dof, record_full, record_tail,
         windowed, jnp.asarray(leak_tol), jnp.asarray(radius), jnp.asarray(block * dt),
     )
-    if thermal is None:
+    if members is not None:
+        outs = _member_runs(_blocked_core, args, 2, args[4:], ions, members.mesh)
+    elif thermal is None:
         outs = [_blocked_core(*args)]
     else:
         thermal_modes_, zs = thermal
@@ -1103,3 +1140,66 @@ def _run_blocked(physics, ions, system, k_grid, dt, block, total_steps, save_eve
             positions, velocities, phis, works, rhos, starts = (a[keep] for a in (positions, velocities, phis, works, rhos, starts))
         results.append((positions, velocities, phis, works, rhos, starts, leak_w, first_w, leak_u, first_u))
     return results, n
+
+
+# ============================================================================ batches of independent runs
+
+
+class _MemberBatch(NamedTuple):
+    mesh: object  # jax.sharding.Mesh or None
+
+
+@eqx.filter_jit
+def _members_call(core, before, sigmas, vels, after, mesh):
+    def one(sigma, vel):
+        return core(*before, sigma, vel, *after)
+
+    return over_devices(jax.vmap(one), mesh)(sigmas, vels)
+
+
+def _member_runs(core, args, ion_index: int, after, ions: _Ions, mesh) -> list:
+    """Run ``core`` once per row of ``ions`` (each a single ion) in one vmapped call split over ``mesh``;
+    ``args[ion_index:ion_index + 2]`` are the ion position and velocity. Returns per-member outputs."""
+    members = ions.position.shape[0]
+    states = (jnp.asarray(ions.position)[:, None, :], jnp.asarray(ions.velocity)[:, None, :])
+    states, _ = pad_members(states, members, 1 if mesh is None else mesh.size)
+    batched = _members_call(core, tuple(args[:ion_index]), *states, tuple(after), mesh)
+    return [jax.tree_util.tree_map(lambda a, i=i: a[i], batched) for i in range(members)]
+
+
+def simulate_memory_batch(
+    system: System,
+    ion_positions,
+    ion_velocities,
+    duration: float,
+    dt: float,
+    constraint=None,
+    bias=0.0,
+    save_every: int = 1,
+    *,
+    devices=None,
+    **options,
+) -> MemoryResult:
+    """Independent single-ion runs of :func:`simulate_memory`, one per row of ``ion_positions`` /
+    ``ion_velocities`` (``(members, 3)``), in one compiled, vmapped call.
+
+    Every member shares the system, the kernel, ``dt``, the duration, the constraint and the bias (a scalar
+    or a ``(3,)`` force), so the kernel or zone modes are built once; paper 2's Fig. 8 (many initial speeds
+    under one bias) is such a batch. With several ``devices`` (default: all local devices) the members are
+    split over them with ``jax.shard_map`` (:mod:`jaxion.parallel`): on CPU make each core a device with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>``. ``options`` are those of
+    :func:`simulate_memory` except ``thermal``. Every array of the returned :class:`MemoryResult` (and
+    ``loss``, ``final_state``) gains a leading ``members`` axis. The window, step and coverage checks see
+    every member; an ion that leaves the tracked sites raises ``ValueError`` naming its member.
+    """
+    positions = np.asarray(ion_positions, dtype=float)
+    velocities = np.asarray(ion_velocities, dtype=float)
+    if positions.ndim != 2 or positions.shape[-1] != 3 or positions.shape[0] == 0 or velocities.shape != positions.shape:
+        raise ValueError(
+            f"ion_positions and ion_velocities must both have shape (members, 3) with members >= 1; got "
+            f"{positions.shape} and {velocities.shape}."
+        )
+    if "thermal" in options:
+        raise ValueError("simulate_memory_batch takes no thermal bath; run a thermal ensemble with simulate_memory(thermal=...).")
+    return simulate_memory(system, positions, velocities, duration, dt, constraint, bias, save_every,
+                           _members=_MemberBatch(device_mesh(devices)), **options)
