@@ -6,11 +6,8 @@ The subprocess test runs the real ``jaxion`` command three times (reference, kil
 exception right after a checkpoint write, like a crash) and runs in a fraction of that time.
 """
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +15,8 @@ import pytest
 
 import jaxion.sweep
 from jaxion.cli import main
+from processes import sigkill_when, subprocess_env
 
-REPO = Path(__file__).resolve().parents[1]
 ARGS = ["run", "--supercell", "200", "--speeds", "3:12:6", "--impacts", "1", "--batch-size", "1", "--no-progress"]
 CHECKPOINT = ".checkpoint_s1.npz"
 RESULTS = ("loss_vs_speed.npz", "loss_vs_speed.csv", "loss_vs_speed.json", "loss_vs_speed.png", "loss_vs_speed.pdf")
@@ -29,10 +26,7 @@ def _command(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "jaxion.cli", *ARGS, "--out", str(out), *extra]
 
 
-def _env() -> dict:
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return env
+_env = subprocess_env
 
 
 def _finished_batches(path: Path) -> int:
@@ -65,20 +59,10 @@ def _assert_complete(folder: Path) -> None:
 @pytest.mark.slow  # ~110 s on the shared 2-core CPU (three cold starts); run with `pytest -m slow`
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     reference, run = tmp_path / "reference", tmp_path / "run"
-    started = time.monotonic()
     ref_process = subprocess.Popen(_command(reference), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     process = subprocess.Popen(_command(run), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        checkpoint = run / CHECKPOINT
-        while _finished_batches(checkpoint) < 1:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() - started < 240, "no checkpoint appeared"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
+    checkpoint = run / CHECKPOINT
+    sigkill_when(process, lambda: _finished_batches(checkpoint) >= 1, timeout=240)
     done = _finished_batches(checkpoint)
     assert 1 <= done < 6, f"killed after {done} of 6 batches"
     # Killed mid-run: no result file exists yet, and the checkpoint on disk is complete (it loads).

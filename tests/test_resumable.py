@@ -3,11 +3,9 @@ and resumed equals an uninterrupted one bit for bit; segments agree with one ``s
 solver's accuracy; a checkpoint for other inputs is refused; stale temporaries of killed writers go."""
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,7 @@ import pytest
 import jaxion as jx
 import jaxion.dynamics.resumable as resumable
 from jaxion.io import save_npz
-
-REPO = Path(__file__).resolve().parents[1]
+from processes import sigkill_when, subprocess_env
 
 # paper 1's chain, a Gaussian barrier crossed at speed 10, 24 segments of 0.1 τ (adaptive Tsit5)
 RUN = textwrap.dedent(
@@ -44,10 +41,7 @@ def _segments_done(path: Path) -> int:
         return 0
 
 
-def _env():
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return env
+_env = subprocess_env
 
 
 def test_sigkill_then_resume_is_bit_for_bit(tmp_path):
@@ -57,17 +51,7 @@ def test_sigkill_then_resume_is_bit_for_bit(tmp_path):
     checkpoint = tmp_path / "run.npz"
     process = subprocess.Popen([sys.executable, "-c", RUN, str(checkpoint), str(tmp_path / "out.npz")], env=_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = time.monotonic()
-    try:
-        while _segments_done(checkpoint) < 2:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() - started < 300, "no checkpoint appeared"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
+    sigkill_when(process, lambda: _segments_done(checkpoint) >= 2)
     done = _segments_done(checkpoint)
     assert 2 <= done < 24, f"killed after {done} of 24 segments"
     assert not (tmp_path / "out.npz").exists()

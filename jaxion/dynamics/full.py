@@ -446,7 +446,14 @@ def simulate(
             system, supercell, state0, duration, index, line, plane, solver, dt, rtol, atol, dtmax, max_steps,
             save_times, watch_sites, adjoint, max_frequency, progress,
         )
-    kinetic0 = jnp.sum(ion_velocity**2)
+    return result_between(system, supercell, state0, final, end_time, stopped, num_steps, code, **extras)
+
+
+def result_between(system, supercell, state0: FullState, final: FullState, end_time, stopped, num_steps, code, **extras):
+    """The :class:`SimulationResult` of a solve from ``state0`` to ``final``: the ion's loss, the
+    framework's energy, the drift of the total energy, and status ``code`` (3 when the loss or the drift
+    is not finite)."""
+    kinetic0 = jnp.sum(state0.ion_velocity**2)
     kinetic1 = jnp.sum(final.ion_velocity**2)
     loss = system.mass_ratio * (kinetic0 - kinetic1) / (2 * FOUR_PI_SQ)
     drift = total_energy(system, final, supercell) - total_energy(system, state0, supercell)
@@ -455,9 +462,9 @@ def simulate(
         framework_energy=_framework_energy(system, final),
         energy_drift=drift,
         final_state=final,
-        end_time=end_time,
-        stopped_by_event=stopped,
-        num_steps=num_steps,
+        end_time=jnp.asarray(end_time),
+        stopped_by_event=jnp.asarray(stopped),
+        num_steps=jnp.asarray(num_steps),
         result=jnp.where(jnp.isfinite(loss) & jnp.isfinite(drift), code, 3),
         **extras,
     )

@@ -454,6 +454,7 @@ def simulate_memory(
     cache_dir=None,
     thermal: ThermalBath | None = None,
     save_sites: bool = True,
+    supercell: int | None = None,
     _members=None,
 ) -> MemoryResult:
     """Integrate the ion(s) through an infinite lattice with the memory kernel (2.12)–(2.14).
@@ -497,6 +498,12 @@ def simulate_memory(
             in one vmapped call; every array of the result (and ``loss``, ``final_state``) then gains a
             leading ensemble axis ``(E, …)``. ``energy_error`` stays exact: ``W_F`` is the work on the
             framework along the full ``ρ``.
+        supercell: ``K``: run on the full engine's periodic ``K × … × K`` supercell instead of the infinite
+            lattice. The kernel is then the zone sum on the periodic grid ``q = 2πm/K`` (``q = 0``
+            included, :func:`jaxion.theory.kernels.zone_modes_grid`), which *is* that supercell's
+            response: echoes and all, the run equals :func:`jaxion.simulate` on ``(K,)*dim`` for the
+            tracked sites (tested), at the cost of a few sites instead of ``K^dim`` (direct method only;
+            no thermal bath). Paper 1's Fig. 4 on 50³ this way: ``benchmarks/bench_full_engine.py``.
         save_sites: record the tracked sites' displacements at every save (``records × sites × dof``
             floats: 0.5 GB for 40 000 records of 1 560 sites). ``False`` keeps only the final ones
             (``final_state``) and leaves ``site_displacements`` ``None``.
@@ -550,6 +557,22 @@ def simulate_memory(
             f"dt = {dt:.4g} is too large for the ion: at speed {fastest:.4g} it moves {fastest * dt:.3g} per step, "
             f"more than {MAX_STEP_OVER_RANGE} × the interaction range {interaction_range:.3g}."
         )
+    boundary = "twisted"
+    if supercell is not None:
+        if isinstance(supercell, bool) or int(supercell) != supercell or int(supercell) < 3:
+            raise ValueError(f"supercell must be an integer number of cells per axis >= 3; got {supercell!r}.")
+        if method == "blocked":
+            raise ValueError("supercell (a periodic supercell's kernel) needs method='direct' or 'auto'.")
+        if thermal is not None:
+            raise ValueError("supercell does not take a thermal bath (its q = 0 translation has no thermal amplitude).")
+        if points_per_axis is not None and int(points_per_axis) != int(supercell):
+            raise ValueError(f"points_per_axis = {points_per_axis} contradicts supercell = {supercell}; give one of them.")
+        if kernel is not None and (kernel.boundary != "periodic" or kernel.points_per_axis != int(supercell)):
+            raise ValueError(f"kernel was not computed for the periodic supercell {supercell} (precompute_kernel(..., "
+                             f"points_per_axis={supercell}, boundary='periodic')).")
+        boundary, points_per_axis, method, allow_recurrence = "periodic", int(supercell), "direct", True
+    elif kernel is not None and kernel.boundary == "periodic":
+        raise ValueError("kernel holds a periodic supercell's response; pass supercell=kernel.points_per_axis.")
     if memory_length is not None:
         check_positive("memory_length", memory_length)
         if method == "blocked":
@@ -628,10 +651,14 @@ def simulate_memory(
             k_grid = points_per_axis or default_points_per_axis(lattice, lags * dt, cells)
             _check_grid_size(int(k_grid), lattice.dim, dof, lags * dt)
             table = -TWO_PI * dt * np.asarray(
-                precompute_kernel(lattice, cells, dt, lags * dt, points_per_axis=k_grid, cache=cache, cache_dir=cache_dir).values
+                precompute_kernel(lattice, cells, dt, lags * dt, points_per_axis=k_grid, cache=cache, cache_dir=cache_dir,
+                                  boundary=boundary).values
             )[1 : lags + 1].reshape(lags, channels, channels)
         valid = kernel_valid_time(lattice, k_grid, cells)
-        _check_recurrence(valid, lags * dt, k_grid, allow_recurrence)
+        if boundary == "periodic":
+            _warn_supercell_echo(lattice, int(k_grid), lags * dt)
+        else:
+            _check_recurrence(valid, lags * dt, k_grid, allow_recurrence)
         bath = None
         if thermal is not None:
             modes_t = thermal_modes(lattice, int(thermal.points_per_axis or k_grid))
@@ -780,6 +807,20 @@ def _assemble(out, system, ions, bias_force, info) -> MemoryResult:
         num_steps=int(total_steps),
         dt=dt,
     )
+
+
+def _warn_supercell_echo(lattice, size: int, duration: float) -> None:
+    from ..lattice import supercell_echo_time
+    from .full import EchoWarning
+
+    echo = supercell_echo_time(lattice, (size,) * lattice.dim)
+    if duration > echo:
+        warnings.warn(
+            f"the run lasts τ = {duration:.3g}, but sound goes around the periodic supercell {(size,) * lattice.dim} in "
+            f"τ ≈ {echo:.3g}: from then on finite-size echoes return to the tracked sites (as in jaxion.simulate).",
+            EchoWarning,
+            stacklevel=3,
+        )
 
 
 def _check_recurrence(valid: float, needed: float, k_grid, allow: bool) -> None:

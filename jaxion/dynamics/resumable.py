@@ -32,16 +32,14 @@ from .full import (
     FullState,
     SimulationResult,
     _check_supercell,
-    _framework_energy,
     check_ion_state,
+    result_between,
     simulate,
-    total_energy,
     verlet_time_step,
 )
 
 __all__ = ["simulate_resumable"]
 
-FOUR_PI_SQ = 4.0 * np.pi**2
 _STATE_FIELDS = ("ion_position", "ion_velocity", "displacement", "velocity")
 _RECORD_FIELDS = ("ts", "ion_positions", "ion_velocities", "site_displacements")
 _REFUSED = ("adjoint", "progress", "check_echo")
@@ -186,16 +184,4 @@ def simulate_resumable(
                    "ion_velocities": np.full((missing, 3), np.inf), "site_displacements": np.full((missing, *shape), np.inf)}
             got = {name: pad[name] if got[name] is None else np.concatenate([got[name], pad[name]]) for name in _RECORD_FIELDS}
         extras = {name: jnp.asarray(got[name]) for name in _RECORD_FIELDS}
-    loss = system.mass_ratio * (jnp.sum(ion_velocity**2) - jnp.sum(state.ion_velocity**2)) / (2 * FOUR_PI_SQ)
-    drift = total_energy(system, state, supercell) - total_energy(system, state0, supercell)
-    return SimulationResult(
-        loss=loss,
-        framework_energy=_framework_energy(system, state),
-        energy_drift=drift,
-        final_state=state,
-        end_time=jnp.asarray(end_time),
-        stopped_by_event=jnp.asarray(stopped),
-        num_steps=jnp.asarray(steps),
-        result=jnp.asarray(code),
-        **extras,
-    )
+    return result_between(system, supercell, state0, state, end_time, stopped, steps, code, **extras)

@@ -172,25 +172,36 @@ def default_points_per_axis(lattice: Lattice, duration: float, cells=None, minim
     return k
 
 
-def zone_modes_grid(lattice: Lattice, points_per_axis: int):
-    """Normal modes on the offset uniform grid, one of each ``±q`` pair (``q`` and ``−q`` share modes).
+BOUNDARIES = ("twisted", "periodic")
 
-    Returns NumPy arrays ``nodes (J', dim)`` (reduced wavevectors ``2π(m + ½)/K``), ``weights (J',)``
-    (``2/K^dim`` for a pair, ``1/K^dim`` for a self-conjugate node; they sum to 1), ``omega (J', dof)``
-    and ``eta (J', dof, dof)`` (real polarisations, columns = branches).
+
+def zone_modes_grid(lattice: Lattice, points_per_axis: int, boundary: str = "twisted"):
+    """Normal modes on a uniform grid, one of each ``±q`` pair (``q`` and ``−q`` share modes).
+
+    ``boundary="twisted"`` (the default): the offset grid ``q = 2π(m + ½)/K`` (no ``q = 0`` node; the
+    kernel of an antiperiodic ``K``-supercell, see the module notes). ``"periodic"``: ``q = 2πm/K``, the
+    modes of the periodic ``K × … × K`` supercell of the full engine, ``q = 0`` (the free translation of
+    an unconfined lattice, ``ω = 0``) included.
+
+    Returns NumPy arrays ``nodes (J', dim)`` (reduced wavevectors), ``weights (J',)`` (``2/K^dim`` for a
+    pair, ``1/K^dim`` for a self-conjugate node; they sum to 1), ``omega (J', dof)`` and
+    ``eta (J', dof, dof)`` (real polarisations, columns = branches).
     """
     k = int(points_per_axis)
     if k < 1:
         raise ValueError(f"points_per_axis must be a positive integer; got {points_per_axis!r}.")
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}; valid options are {list(BOUNDARIES)}.")
+    shift = 0.5 if boundary == "twisted" else 0.0
     dim = lattice.dim
     index = np.stack(np.meshgrid(*([np.arange(k)] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
-    partner = (k - 1) - index
+    partner = (k - 1) - index if boundary == "twisted" else np.mod(-index, k)
     flat = np.ravel_multi_index(index.T, (k,) * dim)
     flat_partner = np.ravel_multi_index(partner.T, (k,) * dim)
     keep = flat <= flat_partner
     total = float(k) ** dim
     weights = np.where(flat[keep] == flat_partner[keep], 1.0, 2.0) / total
-    nodes = TWO_PI * (index[keep] + 0.5) / k
+    nodes = TWO_PI * (index[keep] + shift) / k
     d = np.asarray(lattice.dynamical_matrix(jnp.asarray(nodes)), dtype=float)
     d = 0.5 * (d + np.swapaxes(d, -1, -2))
     eig, vec = np.linalg.eigh(d)
@@ -217,12 +228,13 @@ def _difference_matrix(nodes, weights, omega, eta, differences):
     return omega.reshape(jq * dof), a.reshape(jq * dof, -1)
 
 
-def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis: int, *, chunk_elements: int = 4_000_000):
+def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis: int, *, chunk_elements: int = 4_000_000,
+                          boundary: str = "twisted"):
     """``G(n_d, τ)`` for integer cell differences ``n_d`` (``(D, dim)``) and times ``(T,)``:
     array ``(T, D, dof, dof)``; the zone average on the ``K``-grid of :func:`zone_modes_grid`."""
     differences = np.asarray(differences, dtype=int).reshape(-1, lattice.dim)
     times = np.asarray(times, dtype=float).reshape(-1)
-    nodes, weights, omega, eta = zone_modes_grid(lattice, points_per_axis)
+    nodes, weights, omega, eta = zone_modes_grid(lattice, points_per_axis, boundary)
     freq, matrix = _difference_matrix(nodes, weights, omega, eta, differences)
     dof = lattice.dof
     chunk = max(1, min(len(times), chunk_elements // max(1, freq.size)))
@@ -260,13 +272,15 @@ def kernel_cache_dir(cache_dir=None) -> Path:
     return Path.home() / ".cache" / "jaxion" / "kernels"
 
 
-def _cache_key(lattice: Lattice, cells: np.ndarray, times: np.ndarray, points_per_axis: int) -> str:
+def _cache_key(lattice: Lattice, cells: np.ndarray, times: np.ndarray, points_per_axis: int, boundary: str = "twisted") -> str:
     h = hashlib.sha256()
     h.update(f"jaxion-response-kernel-v{KERNEL_FORMAT}".encode())
     h.update(_lattice_key(lattice))
     h.update(np.ascontiguousarray(cells, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(times, dtype=np.float64).tobytes())
     h.update(str(int(points_per_axis)).encode())
+    if boundary != "twisted":  # keys of twisted-grid tables written before the option existed stay valid
+        h.update(boundary.encode())
     return h.hexdigest()
 
 
@@ -278,14 +292,14 @@ def _cache_resolve(cache, cache_dir):
     return kernel_cache_dir(cache_dir)
 
 
-def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir):
+def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir, boundary="twisted"):
     """``(T, S, dof, S, dof)`` kernel table, read from / written to the cache when enabled."""
     from ..io import save_npz
 
     folder = _cache_resolve(cache, cache_dir)
     path = None
     if folder is not None:
-        key = _cache_key(lattice, cells, times, points_per_axis)
+        key = _cache_key(lattice, cells, times, points_per_axis, boundary)
         path = folder / f"{lattice.name}-{key[:24]}.npz"
         if path.exists():
             try:
@@ -295,7 +309,7 @@ def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir):
             except (OSError, KeyError, ValueError):
                 pass  # unreadable or foreign file: recompute and overwrite
     unique, inverse = _site_differences(cells)
-    by_diff = kernel_by_differences(lattice, unique, times, points_per_axis)  # (T, D, dof, dof)
+    by_diff = kernel_by_differences(lattice, unique, times, points_per_axis, boundary=boundary)  # (T, D, dof, dof)
     table = by_diff[:, inverse]  # (T, S, S, dof, dof)
     table = np.ascontiguousarray(np.transpose(table, (0, 1, 3, 2, 4)))  # (T, S, dof, S, dof)
     if path is not None:
@@ -314,6 +328,7 @@ def response_kernel(
     points_per_axis: int | None = None,
     cache: bool | str | os.PathLike = False,
     cache_dir=None,
+    boundary: str = "twisted",
 ) -> np.ndarray:
     """The response kernel (2.13)/(1.10) between lattice sites, ``Γ_ab(τ)``, by zone quadrature.
 
@@ -325,6 +340,8 @@ def response_kernel(
             ``max(times)`` (the kernel is then the infinite-lattice one for every requested time).
         cache: ``True`` to read/write the disk cache (see module notes), a folder path, or ``False``.
         cache_dir: cache folder overriding ``$JAXION_KERNEL_CACHE``.
+        boundary: ``"twisted"`` (offset grid, the default) or ``"periodic"`` (the kernel of the periodic
+            ``K``-supercell, echoes included; :func:`zone_modes_grid`).
 
     Returns:
         NumPy array ``(T, S, dof, S, dof)``: entry ``[t, a, i, b, j]`` is the ``i``-component
@@ -338,7 +355,7 @@ def response_kernel(
         raise ValueError("times must be >= 0 (the kernel is causal; Γ(τ) = 0 for τ < 0).")
     if points_per_axis is None:
         points_per_axis = default_points_per_axis(lattice, max(float(np.max(times, initial=0.0)), 1e-9), cells)
-    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir)
+    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir, boundary)
     return table
 
 
@@ -352,6 +369,7 @@ class ResponseKernel(eqx.Module):
         points_per_axis: ``K`` of the zone grid it was computed with.
         valid_time: time up to which the table is the infinite-lattice kernel (:func:`kernel_valid_time`).
         lattice_key: SHA-256 of the lattice it belongs to (checked against the system's lattice).
+        boundary: ``"twisted"`` or ``"periodic"`` zone grid (:func:`zone_modes_grid`).
     """
 
     values: np.ndarray = eqx.field(static=False)
@@ -360,6 +378,7 @@ class ResponseKernel(eqx.Module):
     points_per_axis: int = eqx.field(static=True)
     valid_time: float = eqx.field(static=True)
     lattice_key: str = eqx.field(static=True)
+    boundary: str = eqx.field(static=True, default="twisted")
 
     @property
     def num_lags(self) -> int:
@@ -385,6 +404,7 @@ def precompute_kernel(
     points_per_axis: int | None = None,
     cache: bool | str | os.PathLike = True,
     cache_dir=None,
+    boundary: str = "twisted",
 ) -> ResponseKernel:
     """Tabulate ``Γ(l·dt)``, ``l = 0 … ceil(duration/dt)``, between ``cells`` (cached on disk by default).
 
@@ -398,7 +418,7 @@ def precompute_kernel(
     if points_per_axis is None:
         points_per_axis = default_points_per_axis(lattice, lags * float(dt), cells)
     times = float(dt) * np.arange(lags + 1)
-    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir)
+    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir, boundary)
     return ResponseKernel(
         values=table,
         dt=float(dt),
@@ -406,4 +426,5 @@ def precompute_kernel(
         points_per_axis=int(points_per_axis),
         valid_time=kernel_valid_time(lattice, int(points_per_axis), cells),
         lattice_key=lattice_fingerprint(lattice),
+        boundary=boundary,
     )
