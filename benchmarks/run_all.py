@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from machine import machine_description  # noqa: E402
 
-SCRIPTS = ("bench_full_engine.py", "bench_memory.py", "bench_time_local.py")
+SCRIPTS = ("bench_full_engine.py", "bench_memory.py", "bench_time_local.py", "bench_scaling.py")
 
 
 def versions() -> str:

@@ -306,7 +306,7 @@ def test_bad_input_raises_value_errors_naming_the_parameter():
         simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line, memory_length=-1.0)
 
 
-@pytest.mark.parametrize("method", ["direct", "blocked"])
+@pytest.mark.parametrize("method", [pytest.param("direct", marks=pytest.mark.slow), "blocked"])  # direct: ~20 s
 def test_batch_of_independent_runs_equals_single_runs(method):
     """``simulate_memory_batch``: three biased ions on paper 2's chain from different speeds, in one
     vmapped call, each equal to its own ``simulate_memory`` run (a batch is independent runs, not several

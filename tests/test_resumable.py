@@ -44,6 +44,7 @@ def _segments_done(path: Path) -> int:
 _env = subprocess_env
 
 
+@pytest.mark.slow  # ~25–40 s (three cold starts); the in-process crash-and-resume test below runs by default
 def test_sigkill_then_resume_is_bit_for_bit(tmp_path):
     reference = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "ref.npz"), str(tmp_path / "ref_out.npz")],
                                env=_env(), capture_output=True, text=True, timeout=600)

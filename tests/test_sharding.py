@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import jax, numpy as np, jaxion as jx
@@ -53,5 +55,6 @@ def test_sharded_sweep_equals_unsharded():
     assert "max relative difference" in _run_on_four_devices(SCRIPT)
 
 
+@pytest.mark.slow  # ~20 s; the sweep's sharding test above runs by default
 def test_sharded_time_local_batch_equals_unsharded():
     assert "max abs difference" in _run_on_four_devices(LOCAL_SCRIPT)
