@@ -25,7 +25,7 @@ import numpy as np
 
 import jaxion as jx
 from bench_full_engine import fmt_time, table
-from machine import machine_description
+from machine import machine_description, report
 
 HERE = Path(__file__).resolve().parent
 
@@ -115,12 +115,7 @@ def main() -> None:
         table(["passes", "first call (compile + run)", "warm", "per pass (warm)", "passes/s"], sweep_rows),
         "",
     ])
-    print()
-    print(text)
-    if not args.no_append:
-        with open(args.results, "a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-        print(f"appended to {args.results}")
+    report(text, args.results, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import numpy as np
 import jaxion as jx
 from jaxion.dynamics.local import simulate_local, time_local_model
 
-from machine import machine_description
+from machine import machine_description, report
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,12 +116,7 @@ def main() -> None:
     for count, first_batch, best_batch in batch_rows:
         lines.append(f"| {count} device(s) | {best_batch:.2f} s | {best_batch / batch * 1e3:.2f} ms | {first_batch:.2f} s |")
     text = "\n".join(lines) + "\n"
-    print()
-    print(text)
-    if not args.no_append:
-        with open(args.results, "a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-        print(f"appended to {args.results}")
+    report(text, args.results, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -31,3 +31,13 @@ def machine_description() -> dict:
         python=platform.python_version(),
         jax=jax.__version__,
     )
+
+
+def report(text: str, results: str, append: bool = True) -> None:
+    """Print a benchmark's markdown and, unless ``append`` is false, append it to ``results``."""
+    print()
+    print(text)
+    if append:
+        with open(results, "a", encoding="utf-8") as handle:
+            handle.write("\n" + text)
+        print(f"appended to {results}")

@@ -308,8 +308,8 @@ def simulate_local(
         save_times: times to record (default 301 points over ``[0, duration]``).
         constraint: ``None`` (free 3D ion) or a direction of a line the ion is held on (forces projected).
         bias_force: optional constant force on the ion (energy per length, e.g. ``β/α`` along the path).
-        solver: ``"dopri8"`` (default: on Fig. 6's system it needs 2–3× fewer right-hand-side
-            evaluations than ``"tsit5"`` for the same error), ``"tsit5"`` or ``"dopri5"``; adaptive with
+        solver: ``"dopri8"`` (default: on Fig. 6's system it needs 1.5–3× fewer right-hand-side
+            evaluations than ``"tsit5"`` for a similar error), ``"tsit5"`` or ``"dopri5"``; adaptive with
             ``rtol``/``atol`` unless ``dt``.
     """
     y0, shared = _prepare_local(model, ion_position, ion_velocity, duration, save_times, constraint, bias_force,
