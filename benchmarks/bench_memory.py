@@ -5,6 +5,7 @@ One command measures everything and appends the tables, with the date, to ``benc
     python benchmarks/bench_memory.py                 # ~3-6 min on 2 CPU cores
     python benchmarks/bench_memory.py --quick         # the Fig. 8-like run and the small direct runs only
     python benchmarks/bench_memory.py --wait-idle 600 # first wait (up to 600 s) for a quiet machine
+    python benchmarks/bench_memory.py --fig6          # paper 1's Fig. 6 on the infinite lattice (~2 min)
 
 Sections:
 
@@ -18,6 +19,9 @@ Sections:
    table holds ``Γ`` between *all* tracked sites for every lag (``lags × P²`` numbers, ``P`` = sites), so
    both its memory and its cost per step grow with the run; two series are measured: (a) the Fig. 8
    ion (sites grow with the run), (b) a trapped ion with 4 fixed sites (pure ``N²`` growth).
+
+3. (full runs, or ``--fig6`` alone) Paper 1's Fig. 6 on the infinite lattice: the binned kernel table
+   (K = 1051) and the fft convolution against the direct quadratic sum and the mode-by-mode kernel sum.
 
 Timings are wall times of ``simulate_memory`` (kernel/mode setup included, disk cache off).
 """
@@ -36,7 +40,7 @@ import numpy as np
 import jaxion as jx  # noqa: E402  (enables float64)
 from jaxion.dynamics.memory import simulate_memory  # noqa: E402
 from jaxion.theory.kernels import precompute_kernel  # noqa: E402
-from machine import machine_description  # noqa: E402
+from machine import machine_description, report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OMEGA_FAST, SPACING, AMPLITUDE, WIDTH, BETA = 10.0, 40.0, 2.0, 4.0, 0.01
@@ -267,6 +271,66 @@ def markdown_full(env, row) -> str:
     ])
 
 
+def section_fig6(measure_direct: float) -> dict:
+    """Paper 1's Fig. 6 on the infinite lattice: 8 sites α(0,0,j), Φ0 = 1, λ = 1/2, start 3.5α at 7.5 along z,
+    τ = 30 at δ = 1e-3 (30 000 steps), the echo-free zone grid (K = 1051). Times: the binned kernel table
+    (cold, cache off), the fft run (first call and second call), the same run's first ``measure_direct`` τ
+    with the quadratic direct sum (extrapolated ∝ steps² to the whole run) and with fft (agreement), and the
+    mode-by-mode kernel sum against the binned one on a small grid (K = 101, 3 001 times), extrapolated
+    ∝ modes × times to K = 1051."""
+    from jaxion.theory.kernels import _site_differences, kernel_by_differences
+
+    system = jx.System(jx.simple_cubic(15.0, 5.0, 2.0), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
+    start, velocity, line = [0.0, 0.0, 7.0], [0.0, 0.0, 7.5], [0.0, 0.0, 1.0]
+    dt, duration = 1e-3, 30.0
+    (kernel, kernel_s) = timed(precompute_kernel, system.lattice, system.site_cells, dt, duration, cache=False)
+    run_kw = dict(constraint=line, kernel=kernel, method="fft", save_every=10)
+    first, fft_cold = timed(simulate_memory, system, start, velocity, duration, dt, **run_kw)
+    second, fft_warm = timed(simulate_memory, system, start, velocity, duration, dt, **run_kw)
+    short_kw = dict(constraint=line, kernel=kernel, save_every=10)
+    direct, direct_s = timed(simulate_memory, system, start, velocity, measure_direct, dt, method="direct", **short_kw)
+    fft_short, _ = timed(simulate_memory, system, start, velocity, measure_direct, dt, method="fft", **short_kw)
+    differences, _ = _site_differences(system.site_cells)
+    small_times = dt * np.arange(3001)
+    _, sum_s = timed(kernel_by_differences, system.lattice, differences, small_times, 101, method="sum")
+    _, binned_s = timed(kernel_by_differences, system.lattice, differences, small_times, 101, method="binned")
+    scale = (kernel.points_per_axis / 101) ** 3 * (30001 / 3001)
+    return dict(
+        k=kernel.points_per_axis, valid=kernel.valid_time, steps=second.num_steps, kernel_s=kernel_s, fft_cold=fft_cold,
+        fft_warm=fft_warm, total=kernel_s + fft_cold, direct_steps=direct.num_steps, direct_s=direct_s,
+        direct_extrapolated=direct_s * (second.num_steps / direct.num_steps) ** 2,
+        agreement=float(np.max(np.abs(direct.ion_positions - fft_short.ion_positions))),
+        sum_small=sum_s, binned_small=binned_s, sum_extrapolated=sum_s * scale,
+        energy_error=float(np.max(np.abs(second.energy_error))), final_z=float(second.ion_positions[-1, 2]),
+    )
+
+
+def markdown_fig6(env, r) -> str:
+    return "\n".join([
+        f"## Paper 1 Fig. 6 on the infinite lattice (memory engine) — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `python benchmarks/bench_memory.py --fig6` ({env['cpu']}; jax {env['jax']}; load average at start {env['load']})",
+        "",
+        f"Simple cubic (k1 = 15, k2 = 5, α = 2), 8 sites α(0,0,j), Φ0 = 1, λ = 1/2, start 3.5α at σ' = 7.5 along z, τ = 30 at "
+        f"δ = 1e-3 ({r['steps']} steps); zone grid K = {r['k']} (exact, echo-free, to τ = {r['valid']:.2f}), 16-fold symmetry folding.",
+        "",
+        "| part | time (s) |",
+        "|---|---|",
+        f"| kernel table, binned (30 001 lags × 8 × 8 sites × 3 × 3) | {r['kernel_s']:.1f} |",
+        f"| run, fft convolution, first call (compilation included) | {r['fft_cold']:.1f} |",
+        f"| run, fft convolution, second call | {r['fft_warm']:.1f} |",
+        f"| **whole Fig. 6 run, kernel included (target < 60)** | **{r['total']:.1f}** |",
+        f"| run, direct quadratic sum: {r['direct_steps']} steps measured | {r['direct_s']:.1f} |",
+        f"| run, direct quadratic sum: whole run, extrapolated ∝ steps² | ≈ {r['direct_extrapolated']:.0f} |",
+        f"| kernel, mode-by-mode sum, K = 101 and 3 001 times (binned: {r['binned_small']:.1f} s) | {r['sum_small']:.1f} |",
+        f"| kernel, mode-by-mode sum, K = {r['k']} and 30 001 times, extrapolated ∝ modes × times | ≈ {r['sum_extrapolated']:.0f} |",
+        "",
+        f"fft vs direct over the measured steps: max |Δσ| = {r['agreement']:.1e}. Energy bookkeeping error over the whole run "
+        f"{r['energy_error']:.1e} (the trapezoid/Verlet dt² error); final z = {r['final_z']:.6f}.",
+        "",
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser(description="Benchmark the memory engine (direct vs blocked convolution).")
     parser.add_argument("--quick", action="store_true", help="the 800-τ run and the two shortest direct runs only")
@@ -279,20 +343,19 @@ def main():
     parser.add_argument("--full-engine", action="store_true",
                         help="only the memory-vs-full-engine row (chain holding the sound cone of the whole run)")
     parser.add_argument("--full-measure", type=float, default=20.0, help="τ over which the full engine is timed")
+    parser.add_argument("--fig6", action="store_true", help="only paper 1's Fig. 6 on the infinite lattice (binned kernel, fft run)")
+    parser.add_argument("--direct-measure", type=float, default=6.0, help="τ over which --fig6 times the direct sum")
     args = parser.parse_args()
     deadline = time.time() + args.wait_idle
     while os.getloadavg()[0] > 0.5 and time.time() < deadline:
         time.sleep(5)
     env = machine_description()
     log(f"{env['cpu']}; jax {env['jax']}; load {env['load']}")
+    if args.fig6:
+        report(markdown_fig6(env, section_fig6(args.direct_measure)), args.results, not args.no_append)
+        return
     if args.full_engine:
-        row = section_full_engine(args.duration, args.speed, args.full_measure)
-        text = markdown_full(env, row)
-        print(text)
-        if not args.no_append:
-            with open(args.results, "a", encoding="utf-8") as handle:
-                handle.write("\n" + text)
-            log(f"appended to {args.results}")
+        report(markdown_full(env, section_full_engine(args.duration, args.speed, args.full_measure)), args.results, not args.no_append)
         return
     log("1. Fig. 8-like run")
     fig8 = section_fig8(args.duration, args.speed)
@@ -302,13 +365,10 @@ def main():
     trapped_durations = [5.0, 10.0] if args.quick else [5.0, 10.0, 20.0, 40.0]
     fig8_rows = section_scaling(fig8_durations, args.speed, trapped=False)
     trapped_rows = section_scaling(trapped_durations, args.speed, trapped=True)
-    text = markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, args.duration)
-    print()
-    print(text)
-    if not args.no_append:
-        with open(args.results, "a", encoding="utf-8") as handle:  # append only: other benchmarks write here too
-            handle.write("\n" + text)
-        log(f"appended to {args.results}")
+    report(markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, args.duration), args.results, not args.no_append)
+    if not args.quick:
+        log("3. paper 1's Fig. 6 on the infinite lattice")
+        report(markdown_fig6(env, section_fig6(args.direct_measure)), args.results, not args.no_append)
 
 
 if __name__ == "__main__":

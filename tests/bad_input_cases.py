@@ -72,6 +72,12 @@ def _cubic():
     return jx.System(jx.simple_cubic(), jx.Gaussian(0.01, 1.0))
 
 
+def _kernels():
+    from jaxion.theory import kernels
+
+    return kernels
+
+
 def _paper2_chain():
     return jx.System(jx.chain(10.0), jx.Gaussian(0.01, 1.0))
 
@@ -276,8 +282,20 @@ CASES: list[Case] = [
     Case("local-save-times-outside", lambda: jx.simulate_local(_local_model(), [0, 0, -7.0], [0, 0, 1.0], 1.0, save_times=[0.0, 2.0]),
          ValueError, r"save_times must be a non-decreasing 1D array within \[0, duration", "save time 2 in a run of duration 1",
          "jx.simulate_local"),
-    Case("memory-method-unknown", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3, method="fft"),
-         ValueError, r"unknown method 'fft'", "memory engine method 'fft'", "jx.simulate_memory"),
+    Case("memory-method-unknown", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3, method="spectral"),
+         ValueError, r"unknown method 'spectral'", "memory engine method 'spectral'", "jx.simulate_memory"),
+    Case("memory-fft-block-zero", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3, method="fft",
+                                                              block_steps=0),
+         ValueError, r"block_steps must be a positive integer", "memory engine fft block_steps = 0", "jx.simulate_memory"),
+    Case("kernel-method-unknown", lambda: _kernels().kernel_by_differences(jx.simple_cubic(), np.zeros((1, 3), int), [0.0, 0.1], 8,
+                                                                          method="fast"),
+         ValueError, r"unknown method 'fast'", "kernel method 'fast'", "theory.kernels.kernel_by_differences"),
+    Case("kernel-binned-chain", lambda: _kernels().kernel_by_differences(jx.chain(10.0), np.zeros((1, 1), int), [0.0, 0.1], 8,
+                                                                        method="binned"),
+         ValueError, r"needs a 2D or 3D lattice", "binned kernel of a chain", "theory.kernels.kernel_by_differences"),
+    Case("kernel-sum-grid-too-large", lambda: _kernels().kernel_by_differences(jx.simple_cubic(), np.zeros((1, 3), int), [0.0, 0.1, 0.3],
+                                                                              400, method="sum"),
+         ValueError, r"more than the mode-by-mode sum holds", "mode sum on a 400³ grid", "theory.kernels.kernel_by_differences"),
     Case("memory-dt-too-large", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=0.1),
          ValueError, r"dt = 0\.1 is too large.*ω_max·dt <= ", "memory engine dt = 0.1 with ω_max = 10", "jx.simulate_memory"),
     Case("memory-longer-than-kernel", _memory_longer_than_kernel, ValueError,

@@ -23,11 +23,21 @@ Both are second order in ``δ``. The force on an ion is ``−∇_σΦ`` plus a c
 projected on the line of motion when ``constraint`` is given. Several ions may move at once; they
 interact with the framework (and, through it, with each other) but not directly.
 
-Two ways to evaluate the same convolution
------------------------------------------
+Three ways to evaluate the same convolution
+-------------------------------------------
 ``method="direct"`` — the quadratic form of (A1): a precomputed table ``Γ(lδ)``, ``l = 1 … L``, between
 all tracked sites, dotted with the force history at every step. Cost ``O(L P²)`` per step (``P`` =
 sites × components), memory ``O(L P²)``. ``memory_length`` truncates the history (an approximation).
+
+``method="fft"`` — the quadratic sum of ``"direct"`` regrouped, exactly (same table, same trapezoid
+weights; the two agree to ~1e-13): the strictly-lower-triangular (output step × input step) plane is
+cut into blocks of ``B`` steps, the diagonal blocks are summed directly (lags ``1 … B``), and the rest
+is tiled by the dyadic squares "inputs ``[jB − sB, jB)`` → outputs ``[jB, jB + sB)``" for
+``s = 1, 2, 4, …`` and ``j ≡ s (mod 2s)``. Each square is one Toeplitz product, done by real FFTs of
+length ``2sB`` against a per-level kernel spectrum computed once, when its inputs are complete and
+before its first output is needed. Cost ``O(T log² T · P²)`` for ``T`` steps instead of ``O(T² P²)``
+(paper 2's Appendix), memory ``O(T P²)`` for the spectra: the choice for 3D runs on long, exact,
+binned kernels (paper 1's Fig. 6 on the infinite lattice: 30 000 steps in ~5 s, kernel ~45 s).
 
 ``method="blocked"`` — the same kernel written as its zone quadrature (each node ``q`` and branch ``u``
 is a driven oscillator), evaluated in blocks of ``B`` steps:
@@ -50,7 +60,7 @@ modes are the memory of everything within the sound cone), so the number of mode
 ``duration^dim``: at a fixed ``dt`` a 1D run still costs ``∝ steps × duration`` overall — quadratic in
 the run length like the direct sum, with a constant several orders of magnitude smaller (see
 ``benchmarks/RESULTS.md``) — and 3D runs are limited by the ``K³`` grid (as the kernel table is).
-Both methods give the same trajectory up to rounding and the ~1e-14 interpolation error.
+All three give the same trajectory up to rounding and the ~1e-14 interpolation error (blocked).
 
 Thermal framework (``thermal=ThermalBath(...)``, :mod:`jaxion.dynamics.thermal`): the sites move as
 ``ρ = ρ_hom + ρ_response`` ((2.12); paper 2, Sec. II), ``ρ_hom`` the free motion of the zone-grid modes with
@@ -94,7 +104,9 @@ __all__ = ["MemoryState", "MemoryResult", "simulate_memory", "simulate_memory_ba
 
 FOUR_PI_SQ = 4.0 * np.pi**2
 TWO_PI = 2.0 * np.pi
-METHODS = ("auto", "direct", "blocked")
+METHODS = ("auto", "direct", "fft", "blocked")
+FFT_BLOCK = 64  # near-field block of method="fft" (steps)
+MAX_FFT_TABLE_BYTES = 1e9  # method="auto" picks "fft" for 2D/3D runs whose kernel table stays below this
 # ω_max · dt above this is refused: fewer than 10 steps per period of the fastest mode (paper 2 uses 60).
 MAX_OMEGA_DT = 0.1
 # |σ'| dt above this fraction of the potential's range is refused (the ion would jump over the interaction).
@@ -455,6 +467,7 @@ def simulate_memory(
     thermal: ThermalBath | None = None,
     save_sites: bool = True,
     supercell: int | None = None,
+    progress: bool = False,
     _members=None,
 ) -> MemoryResult:
     """Integrate the ion(s) through an infinite lattice with the memory kernel (2.12)–(2.14).
@@ -475,12 +488,15 @@ def simulate_memory(
         kernel: a :class:`jaxion.theory.kernels.ResponseKernel` table (``method="direct"``; also fixes the
             zone grid for ``"blocked"``). Default: computed (and cached on disk) for this run.
         memory_length: truncate the convolution to the last ``memory_length`` (τ) — an approximation
-            (the kernel decays slowly, as ``τ^{−1/2}`` on a chain); direct method only.
-        method: ``"direct"`` (quadratic), ``"blocked"`` (far field by zone modes, near field direct), or
-            ``"auto"`` (direct for short runs with few sites, else blocked).
+            (the kernel decays slowly, as ``τ^{−1/2}`` on a chain); direct and fft methods.
+        method: ``"direct"`` (quadratic), ``"fft"`` (the same sum by hierarchical FFT blocks,
+            ``O(T log² T)``), ``"blocked"`` (far field by zone modes, near field direct), or ``"auto"``
+            (direct for short runs; long 2D/3D runs ``"fft"`` while the kernel table stays below 1 GB;
+            long chain runs ``"blocked"``).
         points_per_axis: zone grid ``K`` (default: the smallest exact over the run, see
             :func:`jaxion.theory.kernels.default_points_per_axis`).
-        block_steps: ``B`` for the blocked method (default from the problem size).
+        block_steps: ``B`` for the blocked method (default from the problem size) and the fft method
+            (default 64).
         window: number of consecutive tracked sites handled in each block (blocked method; sites on a
             line only). Default: all sites when few, else enough for the ion's reach in a block.
         all_sites_interact: see ``system``; the run raises ``ValueError`` if the ion comes within
@@ -502,8 +518,9 @@ def simulate_memory(
             lattice. The kernel is then the zone sum on the periodic grid ``q = 2πm/K`` (``q = 0``
             included, :func:`jaxion.theory.kernels.zone_modes_grid`), which *is* that supercell's
             response: echoes and all, the run equals :func:`jaxion.simulate` on ``(K,)*dim`` for the
-            tracked sites (tested), at the cost of a few sites instead of ``K^dim`` (direct method only;
-            no thermal bath). Paper 1's Fig. 4 on 50³ this way: ``benchmarks/bench_full_engine.py``.
+            tracked sites (tested), at the cost of a few sites instead of ``K^dim`` (direct or fft
+            method; no thermal bath). Paper 1's Fig. 4 on 50³ this way: ``benchmarks/bench_full_engine.py``.
+        progress: a progress bar while a long 2D/3D kernel table is computed.
         save_sites: record the tracked sites' displacements at every save (``records × sites × dof``
             floats: 0.5 GB for 40 000 records of 1 560 sites). ``False`` keeps only the final ones
             (``final_state``) and leaves ``site_displacements`` ``None``.
@@ -562,7 +579,7 @@ def simulate_memory(
         if isinstance(supercell, bool) or int(supercell) != supercell or int(supercell) < 3:
             raise ValueError(f"supercell must be an integer number of cells per axis >= 3; got {supercell!r}.")
         if method == "blocked":
-            raise ValueError("supercell (a periodic supercell's kernel) needs method='direct' or 'auto'.")
+            raise ValueError("supercell (a periodic supercell's kernel) needs method='direct', 'fft' or 'auto'.")
         if thermal is not None:
             raise ValueError("supercell does not take a thermal bath (its q = 0 translation has no thermal amplitude).")
         if points_per_axis is not None and int(points_per_axis) != int(supercell):
@@ -570,13 +587,13 @@ def simulate_memory(
         if kernel is not None and (kernel.boundary != "periodic" or kernel.points_per_axis != int(supercell)):
             raise ValueError(f"kernel was not computed for the periodic supercell {supercell} (precompute_kernel(..., "
                              f"points_per_axis={supercell}, boundary='periodic')).")
-        boundary, points_per_axis, method, allow_recurrence = "periodic", int(supercell), "direct", True
+        boundary, points_per_axis, allow_recurrence = "periodic", int(supercell), True
     elif kernel is not None and kernel.boundary == "periodic":
         raise ValueError("kernel holds a periodic supercell's response; pass supercell=kernel.points_per_axis.")
     if memory_length is not None:
         check_positive("memory_length", memory_length)
         if method == "blocked":
-            raise ValueError("memory_length (a truncated memory) is only available with method='direct'.")
+            raise ValueError("memory_length (a truncated memory) is only available with method='direct' or 'fft'.")
 
     num_steps = max(1, int(math.ceil(duration / dt - 1e-9)))
     num_chunks = -(-num_steps // save_every)
@@ -598,10 +615,13 @@ def simulate_memory(
         points_per_axis = kernel.points_per_axis
 
     if method == "auto":
+        direct_cost = float(num_steps) * num_steps * channels * channels
+        table_bytes = 8.0 * num_steps * channels * channels
         if memory_length is not None or (kernel is not None and num_steps <= kernel.num_lags):
-            method = "direct"
+            method = "direct" if direct_cost < 1e9 else "fft"
+        elif (lattice.dim >= 2 or supercell is not None) and table_bytes <= MAX_FFT_TABLE_BYTES:
+            method = "direct" if direct_cost < 1e9 else "fft"
         else:
-            direct_cost = float(num_steps) * num_steps * channels * channels
             method = "direct" if (direct_cost < 2e10 and num_steps <= 40_000) else "blocked"
 
     # ------------------------------------------------------------------ coverage checks
@@ -633,7 +653,7 @@ def simulate_memory(
             )
 
     # ------------------------------------------------------------------ run
-    if method == "direct":
+    if method in ("direct", "fft"):
         total_steps = num_chunks * save_every
         lags = total_steps if memory_length is None else max(1, int(round(float(memory_length) / dt)))
         lags = min(lags, total_steps)
@@ -649,10 +669,11 @@ def simulate_memory(
             k_grid = kernel.points_per_axis
         else:
             k_grid = points_per_axis or default_points_per_axis(lattice, lags * dt, cells)
-            _check_grid_size(int(k_grid), lattice.dim, dof, lags * dt)
+            if lattice.dim == 1:  # 2D/3D tables of long runs are binned (theory.binned): no mode array is held
+                _check_grid_size(int(k_grid), lattice.dim, dof, lags * dt)
             table = -TWO_PI * dt * np.asarray(
                 precompute_kernel(lattice, cells, dt, lags * dt, points_per_axis=k_grid, cache=cache, cache_dir=cache_dir,
-                                  boundary=boundary).values
+                                  boundary=boundary, progress=progress).values
             )[1 : lags + 1].reshape(lags, channels, channels)
         valid = kernel_valid_time(lattice, k_grid, cells)
         if boundary == "periodic":
@@ -663,11 +684,23 @@ def simulate_memory(
         if thermal is not None:
             modes_t = thermal_modes(lattice, int(thermal.points_per_axis or k_grid))
             bath = (modes_t, _flat_amplitudes(thermal, modes_t), cells)
-        outs = _run_direct(
-            physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale, bath,
-            _members,
-        )
-        block, n_cheb, window_used = 0, 0, num_sites
+        if method == "direct":
+            outs = _run_direct(
+                physics, ions, table, dt, save_every, num_chunks, lags, np.asarray(system.site_positions()), dof, tolerance * scale,
+                bath, _members,
+            )
+            block = 0
+        else:
+            if block_steps is not None and (int(block_steps) != block_steps or int(block_steps) < 1):
+                raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
+            block = int(block_steps or min(FFT_BLOCK, total_steps))
+            if lags < total_steps:  # a truncated memory: zero lags past it
+                table = np.concatenate([table, np.zeros((total_steps - lags,) + table.shape[1:])])
+            outs = _run_fft(
+                physics, ions, table, dt, save_every, total_steps, np.asarray(system.site_positions()), dof, tolerance * scale, block,
+                bath, _members,
+            )
+        n_cheb, window_used = 0, num_sites
     else:
         if block_steps is not None and (int(block_steps) != block_steps or int(block_steps) < 1):
             raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
@@ -936,26 +969,136 @@ def _run_direct(physics, ions, table, dt, save_every, num_chunks, lags, position
     kflat = jnp.asarray(_reversed_layout(table, circular=True))
     args = (physics, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(positions), kflat, jnp.asarray(dt))
     statics = (num_chunks, save_every, lags, dof, jnp.asarray(leak_tol))
+    outs = _core_runs(_direct_core, args, statics, ions, members, thermal, num_chunks * save_every, dt)
+    return _table_results(outs, keep=None)
+
+
+def _core_runs(core, args, statics, ions, members, thermal, total_steps: int, dt: float) -> list:
+    """Run a table-convolution core once, once per batch member (``members``: a device mesh holder), or
+    once per thermal key (``thermal = (modes, zs, cells)``, vmapped); returns the per-run outputs."""
     if members is not None:
-        outs = _member_runs(_direct_core, args, 1, args[3:] + statics, ions, members.mesh)
-    elif thermal is None:
-        outs = [_direct_core(*args, *statics)]
-    else:
-        modes, zs, cells = thermal
-        times = dt * jnp.arange(num_chunks * save_every + 1)
+        return _member_runs(core, args, 1, args[3:] + statics, ions, members.mesh)
+    if thermal is None:
+        return [core(*args, *statics)]
+    modes, zs, cells = thermal
+    times = dt * jnp.arange(total_steps + 1)
 
-        def one(z):
-            hom, _ = motion_from_amplitudes(modes, z, cells, times, with_velocity=False)
-            return _direct_core(*args, *statics, hom)
+    def one(z):
+        hom, _ = motion_from_amplitudes(modes, z, cells, times, with_velocity=False)
+        return core(*args, *statics, hom)
 
-        batched = jax.vmap(one)(zs)
-        outs = [jax.tree_util.tree_map(lambda a, i=i: a[i], batched) for i in range(zs.shape[0])]
+    batched = jax.vmap(one)(zs)
+    return [jax.tree_util.tree_map(lambda a, i=i: a[i], batched) for i in range(zs.shape[0])]
+
+
+def _table_results(outs, keep=None) -> list:
+    """The cores' records as :func:`_assemble` takes them (``keep``: the saved rows, default all)."""
     results = []
     for stacked, leak_u, first_u in outs:
-        positions_r, velocities, phis, works, rhos = stacked
+        positions_r, velocities, phis, works, rhos = (np.asarray(a) if keep is None else np.asarray(a)[keep] for a in stacked)
         starts = np.zeros(positions_r.shape[0], dtype=int)
         results.append((positions_r, velocities, phis, works, rhos, starts, 0.0, -1, leak_u, first_u))
     return results
+
+
+# ============================================================================ fft method (hierarchical blocks)
+
+
+def _fft_levels(total_steps: int, block: int) -> tuple[int, int]:
+    """Number of blocks and of dyadic levels: squares of ``2^ℓ`` blocks for ``2^ℓ < blocks``."""
+    blocks = -(-int(total_steps) // int(block))
+    levels = max(1, int(blocks - 1).bit_length()) if blocks > 1 else 0
+    return blocks, levels
+
+
+def _fft_tables(table: np.ndarray, block: int):
+    """Spectra of the kernel for the hierarchical convolution, and the near-field table.
+
+    ``table``: ``K[l]``, ``l = 1 … L`` (``(L, P, P)``, already ``−2πδΓ``). For level ``ℓ`` (``s = 2^ℓ``
+    blocks, ``n = sB`` steps) the square ``inputs [jB − n, jB) → outputs [jB, jB + n)`` involves lags
+    ``2 … 2n``: its kernel is ``K'[v] = K[v + 1]`` (``v = 1 … 2n − 1``, zero past ``L``), transformed with a
+    real FFT of length ``2n``. The near field (the current block) uses ``K[B − r]``, ``r = 0 … B − 1``."""
+    lags, p, _ = table.shape
+    blocks, levels = _fft_levels(lags, block)
+    padded = np.zeros((2 * block * (1 << max(levels - 1, 0)) + 2, p, p))
+    padded[1 : lags + 1] = table[: len(padded) - 1]  # padded[l] = K[l]
+    spectra = []
+    for level in range(levels):
+        n = block << level
+        shifted = np.zeros((2 * n, p, p))
+        shifted[1 : 2 * n] = padded[2 : 2 * n + 1]  # K'[v] = K[v + 1]
+        spectra.append(jnp.asarray(np.fft.rfft(shifted, axis=0)))
+    near = np.zeros((block, p, p))
+    upto = min(block, lags)
+    near[block - upto :] = table[:upto][::-1]  # near[r] = K[B − r]
+    return tuple(spectra), jnp.asarray(near)
+
+
+@eqx.filter_jit
+def _fft_core(physics, sigma, vel, positions, spectra, near, dt, total_steps: int, block: int, dof: int, leak_tol, hom=None):
+    """The trapezoid convolution of the direct method, reorganised (exact, to rounding) as near field +
+    dyadic squares (module notes, ``method="fft"``). Records every step; the caller subsamples."""
+    num_sites = positions.shape[0]
+    p = num_sites * dof
+    blocks, levels = _fft_levels(total_steps, block)
+    steps = blocks * block
+    longest = block << max(levels - 1, 0)
+    rho0 = jnp.zeros((num_sites, dof)) if hom is None else hom[0]
+    phi0, acc0, g0 = physics.forces(sigma, rho0, positions)
+    history = jnp.zeros((steps, p))
+    far = jnp.zeros((steps + longest, p))
+
+    def square(level, j, far, history):
+        n = block << level
+        x = jax.lax.dynamic_slice(history, ((j - (1 << level)) * block, 0), (n, p))
+        spectrum = jnp.einsum("fpq,fq->fp", spectra[level], jnp.fft.rfft(x, n=2 * n, axis=0))
+        y = jnp.fft.irfft(spectrum, n=2 * n, axis=0)[n:]
+        start = (j * block, 0)
+        return jax.lax.dynamic_update_slice(far, jax.lax.dynamic_slice(far, start, (n, p)) + y, start)
+
+    def run_block(carry, j):
+        sigma, vel, acc, g, rho, phi, work, history, far = carry
+        for level in range(levels):  # the squares whose inputs ended with the previous block
+            s = 1 << level
+            far = jax.lax.cond((j >= s) & (j % (2 * s) == s), lambda f, lv=level: square(lv, j, f, history), lambda f: f, far)
+        local = jnp.zeros((2 * block, p))  # rows B + i: this block's forces
+
+        def step(carry, t):
+            sigma, vel, acc, g, rho, phi, work, history, local = carry
+            n = j * block + t
+            weighted = jnp.where(n == 0, 0.5, 1.0) * g.reshape(-1)
+            history = jax.lax.dynamic_update_slice(history, weighted[None], (n, 0))
+            local = jax.lax.dynamic_update_slice(local, weighted[None], (block + t, 0))
+            sigma1 = sigma + dt * vel + 0.5 * dt * dt * acc
+            recent = jax.lax.dynamic_slice(local, (t + 1, 0), (block, p))
+            rho1 = (far[n] + jnp.einsum("rpq,rq->p", near, recent)).reshape(num_sites, dof)
+            if hom is not None:
+                rho1 = rho1 + hom[jnp.minimum(n + 1, hom.shape[0] - 1)]
+            phi1, acc1, g1 = physics.forces(sigma1, rho1, positions)
+            vel1 = vel + 0.5 * dt * (acc + acc1)
+            work1 = work - 0.5 * jnp.sum((g + g1) * (rho1 - rho))
+            return (sigma1, vel1, acc1, g1, rho1, phi1, work1, history, local), (sigma1, vel1, phi1, work1, rho1.reshape(-1))
+
+        inner = (sigma, vel, acc, g, rho, phi, work, history, local)
+        (sigma, vel, acc, g, rho, phi, work, history, _), records = jax.lax.scan(step, inner, jnp.arange(block))
+        return (sigma, vel, acc, g, rho, phi, work, history, far), records
+
+    carry0 = (sigma, vel, acc0, g0, rho0, phi0, jnp.zeros(()), history, far)
+    _, records = jax.lax.scan(run_block, carry0, jnp.arange(blocks))
+    records = jax.tree_util.tree_map(lambda r: r.reshape((steps,) + r.shape[2:])[:total_steps], records)
+    first = (sigma, vel, phi0, jnp.zeros(()), rho0.reshape(-1))
+    stacked = jax.tree_util.tree_map(lambda f, r: jnp.concatenate([f[None], r]), first, records)  # steps 0 … total
+    leaks = _update_leaks(physics, stacked[0][1:], 1, (jnp.zeros(()), -jnp.ones((), int), jnp.zeros(()), -jnp.ones((), int)), leak_tol)
+    return stacked, leaks[2], leaks[3]
+
+
+def _run_fft(physics, ions, table, dt, save_every, total_steps, positions, dof, leak_tol, block, thermal=None, members=None):
+    """As :func:`_run_direct`, with the hierarchical FFT convolution (``table``: lags ``1 … total_steps``)."""
+    spectra, near = _fft_tables(table, block)
+    args = (physics, jnp.asarray(ions.position), jnp.asarray(ions.velocity), jnp.asarray(positions), spectra, near, jnp.asarray(dt))
+    statics = (total_steps, block, dof, jnp.asarray(leak_tol))
+    outs = _core_runs(_fft_core, args, statics, ions, members, thermal, total_steps, dt)
+    return _table_results(outs, keep=np.arange(0, total_steps + 1, save_every))
 
 
 # ============================================================================ blocked (zone-mode) method

@@ -38,8 +38,11 @@ valid time); after it the kernel *recurs* (echoes), as a periodic supercell does
 :func:`default_points_per_axis` gives the smallest ``K`` whose valid time covers a run, and that is the
 default everywhere. The cost is what limits long runs in 3D: ``K`` grows linearly with the run length and
 the grid as ``K³``. Paper 1's simple cubic lattice (``v_g ≈ 20π``, ``α = 2``) needs ``K = 40`` for
-``τ ≈ 0.67``, ``K = 64`` for ``τ ≈ 1.3``, ``K ≈ 1044`` for its Fig. 6 (``τ = 30``) — out of reach, where
-paper 2's chain needs only ``K ≈ 24 000`` points for 800 time units.
+``τ ≈ 0.67``, ``K = 64`` for ``τ ≈ 1.3``, ``K = 1051`` for its Fig. 6 (``τ = 30``, 1.7e9 modes), where
+paper 2's chain needs only ``K ≈ 24 000`` points for 800 time units. Summing every mode at every time is
+then out of reach (~1e14 terms); ``method="binned"`` (:mod:`jaxion.theory.binned`: symmetry folding,
+frequency bins with exact Taylor moments, an FFT in time) computes the same sum in ~45 s, and is what
+``"auto"`` picks for long 2D/3D tables.
 
 Caching
 -------
@@ -65,6 +68,7 @@ from .._validation import check_finite, check_positive
 from ..lattice import Lattice
 
 __all__ = [
+    "KERNEL_METHODS",
     "response_kernel",
     "ResponseKernel",
     "precompute_kernel",
@@ -228,12 +232,57 @@ def _difference_matrix(nodes, weights, omega, eta, differences):
     return omega.reshape(jq * dof), a.reshape(jq * dof, -1)
 
 
+KERNEL_METHODS = ("auto", "sum", "binned")
+MAX_SUMMED_MODES = 2e7  # modes the mode-by-mode sum holds in memory (~2 GB with polarisations)
+_BINNED_ABOVE = 5e9  # modes × times × differences above which method="auto" bins (2D/3D, uniform times)
+
+
+def _uniform_grid(times: np.ndarray):
+    """``(dt, first, count)`` when ``times = (first + l)·dt``, ``l = 0 … count − 1``, with an integer
+    ``first >= 0``; else ``None``."""
+    if len(times) < 2:
+        return None
+    dt = float(times[1] - times[0])
+    if dt <= 0 or not np.allclose(np.diff(times), dt, rtol=0.0, atol=1e-9 * dt):
+        return None
+    first = times[0] / dt
+    if abs(first - round(first)) > 1e-9 or first < -1e-9:
+        return None
+    return dt, int(round(first)), len(times)
+
+
 def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis: int, *, chunk_elements: int = 4_000_000,
-                          boundary: str = "twisted"):
+                          boundary: str = "twisted", method: str = "auto", progress: bool = False):
     """``G(n_d, τ)`` for integer cell differences ``n_d`` (``(D, dim)``) and times ``(T,)``:
-    array ``(T, D, dof, dof)``; the zone average on the ``K``-grid of :func:`zone_modes_grid`."""
+    array ``(T, D, dof, dof)``; the zone average on the ``K``-grid of :func:`zone_modes_grid`.
+
+    ``method``: ``"sum"`` (every mode at every time), ``"binned"`` (2D/3D lattices and uniform times
+    ``l·dt``: symmetry folding, frequency binning and an FFT, :func:`jaxion.theory.binned.binned_kernel`;
+    the same sum to ~1e-11 at a cost of ``modes + bins × times``), or ``"auto"`` (binned when the sum
+    would cost more than ``5e9`` mode-times)."""
+    if method not in KERNEL_METHODS:
+        raise ValueError(f"unknown method {method!r}; valid options are {list(KERNEL_METHODS)}.")
     differences = np.asarray(differences, dtype=int).reshape(-1, lattice.dim)
     times = np.asarray(times, dtype=float).reshape(-1)
+    grid = _uniform_grid(times)
+    if method == "auto":
+        modes = (float(points_per_axis) ** lattice.dim / 2) * lattice.dof
+        large = modes * len(times) * len(differences) > _BINNED_ABOVE
+        method = "binned" if (large and lattice.dim >= 2 and grid is not None) else "sum"
+    if method == "binned":
+        if lattice.dim < 2 or grid is None:
+            raise ValueError("method='binned' needs a 2D or 3D lattice and uniform times (first + l)·dt.")
+        from .binned import binned_kernel
+
+        dt, first, count = grid
+        values = binned_kernel(lattice, differences, dt, first + count, points_per_axis, boundary=boundary, progress=progress)
+        return values[first:]
+    modes = (float(points_per_axis) ** lattice.dim / 2) * lattice.dof
+    if modes > MAX_SUMMED_MODES:
+        raise ValueError(
+            f"a zone grid of points_per_axis = {points_per_axis} has {modes:.3g} modes, more than the mode-by-mode sum holds "
+            f"({MAX_SUMMED_MODES:.3g}); use method='binned' (2D/3D lattices, uniform times) or a smaller grid."
+        )
     nodes, weights, omega, eta = zone_modes_grid(lattice, points_per_axis, boundary)
     freq, matrix = _difference_matrix(nodes, weights, omega, eta, differences)
     dof = lattice.dof
@@ -292,7 +341,7 @@ def _cache_resolve(cache, cache_dir):
     return kernel_cache_dir(cache_dir)
 
 
-def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir, boundary="twisted"):
+def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir, boundary="twisted", progress=False):
     """``(T, S, dof, S, dof)`` kernel table, read from / written to the cache when enabled."""
     from ..io import save_npz
 
@@ -309,7 +358,7 @@ def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir, boun
             except (OSError, KeyError, ValueError):
                 pass  # unreadable or foreign file: recompute and overwrite
     unique, inverse = _site_differences(cells)
-    by_diff = kernel_by_differences(lattice, unique, times, points_per_axis, boundary=boundary)  # (T, D, dof, dof)
+    by_diff = kernel_by_differences(lattice, unique, times, points_per_axis, boundary=boundary, progress=progress)  # (T, D, dof, dof)
     table = by_diff[:, inverse]  # (T, S, S, dof, dof)
     table = np.ascontiguousarray(np.transpose(table, (0, 1, 3, 2, 4)))  # (T, S, dof, S, dof)
     if path is not None:
@@ -405,11 +454,14 @@ def precompute_kernel(
     cache: bool | str | os.PathLike = True,
     cache_dir=None,
     boundary: str = "twisted",
+    progress: bool = False,
 ) -> ResponseKernel:
     """Tabulate ``Γ(l·dt)``, ``l = 0 … ceil(duration/dt)``, between ``cells`` (cached on disk by default).
 
     ``points_per_axis`` defaults to the smallest grid exact over ``duration``. Pass the result as
     ``kernel=`` to :func:`jaxion.simulate_memory`; runs of the same lattice, sites and ``dt`` reuse it.
+    Long 2D/3D tables are computed by :func:`jaxion.theory.binned.binned_kernel` (``progress``: a bar over
+    its slices).
     """
     check_positive("dt", dt)
     check_positive("duration", duration)
@@ -418,7 +470,7 @@ def precompute_kernel(
     if points_per_axis is None:
         points_per_axis = default_points_per_axis(lattice, lags * float(dt), cells)
     times = float(dt) * np.arange(lags + 1)
-    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir, boundary)
+    table, _ = _cached_table(lattice, cells, times, int(points_per_axis), cache, cache_dir, boundary, progress)
     return ResponseKernel(
         values=table,
         dt=float(dt),
