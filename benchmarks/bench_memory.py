@@ -6,6 +6,8 @@ One command measures everything and appends the tables, with the date, to ``benc
     python benchmarks/bench_memory.py --quick         # the Fig. 8-like run and the small direct runs only
     python benchmarks/bench_memory.py --wait-idle 600 # first wait (up to 600 s) for a quiet machine
     python benchmarks/bench_memory.py --fig6          # paper 1's Fig. 6 on the infinite lattice (~2 min)
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_memory.py --fig8-batch 20
+                                                      # paper 2's Fig. 8, 20 speeds per sign, 800 τ (~5 min)
 
 Sections:
 
@@ -331,6 +333,48 @@ def markdown_fig6(env, r) -> str:
     ])
 
 
+def section_fig8_batches(per_sign: int, duration: float) -> dict:
+    """Paper 2's Fig. 8 at full length: ``per_sign`` initial speeds for each sign of Φ0 (geometric in
+    [13, 70] repulsive, [6, 70] attractive, as ``jaxion reproduce paper2-fig8 --full`` with 40), each panel
+    one ``simulate_memory_batch`` call split over the local devices, as the figure runs it."""
+    import math
+
+    from jaxion.figures.paper2 import ALPHA, BIAS, _biased_runs
+
+    ranges = {"repulsive": (2.0, 13.0), "attractive": (-2.0, 6.0)}
+    accel = 4 * np.pi**2 * BIAS / ALPHA
+    panels = {}
+    for tag, (amplitude, low) in ranges.items():
+        speeds = np.round(np.geomspace(low, 70.0, per_sign), 2)
+        reach = int(math.ceil((speeds.max() + accel * duration) * duration / ALPHA)) + 4
+        runs, seconds = timed(_biased_runs, amplitude, speeds, duration, reach, dt=DT, save_every=12)
+        panels[tag] = dict(seconds=seconds, runs=len(runs), sites=reach + 4,
+                           worst_energy_error=max(r[3] for r in runs))
+        log(f"  {tag}: {len(runs)} runs of {duration:g} τ in {seconds:.1f} s")
+    return dict(per_sign=per_sign, duration=duration, devices=len(jax.devices()), panels=panels,
+                total=sum(p["seconds"] for p in panels.values()))
+
+
+def markdown_fig8_batches(env, r) -> str:
+    rows = [f"| {tag} | {p['runs']} | {p['sites']} | {p['seconds']:.1f} | {p['seconds'] / p['runs']:.2f} | {p['worst_energy_error']:.1e} |"
+            for tag, p in r["panels"].items()]
+    return "\n".join([
+        f"## Paper 2 Fig. 8 at full length, {2 * r['per_sign']} runs — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_memory.py --fig8-batch "
+        f"{r['per_sign']}` ({env['cpu']}; jax {env['jax']}; {r['devices']} devices; load average at start {env['load']})",
+        "",
+        f"{r['per_sign']} initial speeds per sign of Φ0 = ±2, {r['duration']:g} τ each at δ = 1/600, bias β = 0.01, each panel one "
+        "`simulate_memory_batch` call (blocked method, window 8, B = 240), compilation included.",
+        "",
+        "| panel | runs | tracked masses | wall time (s) | per run (s) | worst energy error |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        f"| **both (target < 600 s)** | {2 * r['per_sign']} | | **{r['total']:.1f}** | {r['total'] / (2 * r['per_sign']):.2f} | |",
+        "",
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser(description="Benchmark the memory engine (direct vs blocked convolution).")
     parser.add_argument("--quick", action="store_true", help="the 800-τ run and the two shortest direct runs only")
@@ -343,6 +387,8 @@ def main():
     parser.add_argument("--full-engine", action="store_true",
                         help="only the memory-vs-full-engine row (chain holding the sound cone of the whole run)")
     parser.add_argument("--full-measure", type=float, default=20.0, help="τ over which the full engine is timed")
+    parser.add_argument("--fig8-batch", type=int, default=0, metavar="N",
+                        help="only paper 2's Fig. 8 at full length with N initial speeds per sign (batched, as the figure)")
     parser.add_argument("--fig6", action="store_true", help="only paper 1's Fig. 6 on the infinite lattice (binned kernel, fft run)")
     parser.add_argument("--direct-measure", type=float, default=6.0, help="τ over which --fig6 times the direct sum")
     args = parser.parse_args()
@@ -351,6 +397,9 @@ def main():
         time.sleep(5)
     env = machine_description()
     log(f"{env['cpu']}; jax {env['jax']}; load {env['load']}")
+    if args.fig8_batch:
+        report(markdown_fig8_batches(env, section_fig8_batches(args.fig8_batch, args.duration)), args.results, not args.no_append)
+        return
     if args.fig6:
         report(markdown_fig6(env, section_fig6(args.direct_measure)), args.results, not args.no_append)
         return

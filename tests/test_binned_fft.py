@@ -55,12 +55,19 @@ def _central(r, k):
     return r, k * np.outer(r, r) / (r @ r)
 
 
-@pytest.mark.parametrize("kind", ["orthorhombic", "hexagonal"])
+@pytest.mark.parametrize("kind", ["orthorhombic", "hexagonal", "square-2d"])
 def test_binned_kernel_on_lattices_with_fewer_symmetries(kind):
-    """An orthorhombic lattice (different springs along x, y, z and a (1,1,0) bond: no x ↔ y swap) and a
-    hexagonal one (non-orthogonal cell: the reduced-axis flips are not symmetries) — the folding finds
-    only what holds, and the kernel is still the mode sum."""
-    if kind == "orthorhombic":
+    """An orthorhombic lattice (different springs along x, y, z and a (1,1,0) bond: no x ↔ y swap), a
+    hexagonal one (non-orthogonal cell: the reduced-axis flips are not symmetries) and a confined square
+    2D lattice whose masses move in 3D (dof ≠ dim: inversion only) — the folding finds only what holds,
+    and the kernel is still the mode sum."""
+    differences = np.array([[0, 0, 0], [0, 0, 2], [1, 0, 0]])
+    if kind == "square-2d":
+        plane = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+        bonds = [_central([1, 0, 0], 4.0), _central([0, 1, 0], 4.0), _central([1, 1, 0], 1.0), _central([1, -1, 0], 1.0)]
+        lattice = jx.bravais_lattice(plane, bonds, confinement=np.eye(3))
+        differences = np.array([[0, 0], [1, 0], [2, 1]])
+    elif kind == "orthorhombic":
         bonds = [_central([1, 0, 0], 4.0), _central([0, 1, 0], 9.0), _central([0, 0, 1], 6.0), _central([1, 1, 0], 1.0)]
         lattice = jx.bravais_lattice(np.eye(3), bonds)
     else:
@@ -68,12 +75,12 @@ def test_binned_kernel_on_lattices_with_fewer_symmetries(kind):
         bonds = [_central(vectors[:, 0], 5.0), _central(vectors[:, 1], 5.0), _central(vectors[:, 1] - vectors[:, 0], 5.0),
                  _central(vectors[:, 2], 3.0)]
         lattice = jx.bravais_lattice(vectors, bonds)
-    differences = np.array([[0, 0, 0], [0, 0, 2], [1, 0, 0]])
     flips, swaps = symmetry_folding(lattice, differences)
-    assert swaps == ()
-    reference = kernel_by_differences(lattice, differences, 0.005 * np.arange(300), 10, method="sum")
-    binned = binned_kernel(lattice, differences, 0.005, 300, 10)
-    assert np.max(np.abs(binned - reference)) < 1e-11 * np.max(np.abs(reference))
+    assert swaps == () and flips == ((2,) if lattice.dim == 3 else ())  # the z mirror holds in both 3D lattices
+    points = 14 if kind == "square-2d" else 10
+    reference = kernel_by_differences(lattice, differences, 0.005 * np.arange(300), points, method="sum")
+    binned = binned_kernel(lattice, differences, 0.005, 300, points)
+    assert np.max(np.abs(binned - reference)) < 3e-11 * np.max(np.abs(reference))
 
 
 def test_symmetry_folding_of_the_paper_site_sets():

@@ -139,8 +139,9 @@ def _invariant_basis(dof: int, group) -> np.ndarray:
 def _transverse_domain(points_per_axis: int, boundary: str, dim: int, flips, swaps, inversion_axes):
     """Canonical transverse points (axes ``0 … dim−2``) and their multiplicities, ``(m (N, dim−1), mult (N,))``.
 
-    ``inversion_axes``: the non-flip transverse axes folded by the residual inversion (``None``: not
-    folded here). Returned for the residual inversion restricted to the transverse part."""
+    Flip axes are folded to their half range, swapped axis pairs to ``m_i <= m_j``; ``inversion_axes``
+    (the transverse axes not flipped individually) are folded jointly by the inversion that is left
+    (``None`` or empty: not folded)."""
     axes = []
     for i in range(dim - 1):
         if i in flips:
@@ -306,7 +307,7 @@ def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_ax
     dim, dof = lattice.dim, lattice.dof
     num_times = int(num_times)
     duration = max(dt * (num_times - 1), dt)
-    omega_max = lattice.max_frequency() * 1.05 + 1e-6
+    omega_max = lattice.max_frequency() * 1.25 + 1e-6  # the estimate samples a 33-point grid: keep a wide margin
 
     flips, swaps = symmetry_folding(lattice, differences)
     group = _group_matrices(dim, flips, swaps) if dof == dim else [np.eye(dof)]
@@ -314,7 +315,6 @@ def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_ax
     n_inv = len(basis)
     last = dim - 1
     transverse_non_flip = [i for i in range(dim - 1) if i not in flips]
-    use_inversion = len(flips) < dim  # the residual inversion on the axes not flipped individually
 
     # transverse offsets n⊥ (distinct), the group of each difference, and its sine column (if n⊥ ≠ 0)
     offsets, group_of = np.unique(differences[:, :last], axis=0, return_inverse=True)
@@ -331,42 +331,37 @@ def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_ax
     num_bins = int(math.ceil(omega_max / d_omega)) + 1
     if num_bins > n_fft:
         raise ValueError(f"dt = {dt:g} is too coarse for the lattice's fastest mode (ω_max dt must be < 1).")
-    columns = factors * n_inv * _MOMENTS
 
-    # slices of the last axis: its representatives and multiplicities
+    # slices of the last axis: representatives, multiplicities, and whether the (residual) inversion
+    # still folds the transverse non-flip axes in that slice
     shift = 0.5 if boundary == "twisted" else 0.0
-    if last in flips:
+    if last in flips:  # the inversion left acts on the transverse non-flip axes in every slice
         slice_m, slice_mult = _axis_half(k, boundary)
-        slices = [(int(m), float(w), False) for m, w in zip(slice_m, slice_mult)]
-    elif use_inversion:
+        slices = [(int(m), float(w), True) for m, w in zip(slice_m, slice_mult)]
+    else:  # the inversion pairs slice m with flip(m); a self-paired slice folds its transverse part
         slices = []
         for m in range(k):
             partner = int(_flip_index(np.asarray(m), k, boundary))
             if m < partner:
                 slices.append((m, 2.0, False))
             elif m == partner:
-                slices.append((m, 1.0, True))  # fixed slice: fold the transverse part by inversion
-    else:
-        slices = [(m, 1.0, False) for m in range(k)]
+                slices.append((m, 1.0, True))
 
     total = float(k) ** dim
     functions = {}
-    for fixed in {s[2] for s in slices}:
-        inv_axes = transverse_non_flip if (fixed or (use_inversion and last in flips)) else None
-        if use_inversion and last in flips and not transverse_non_flip:
-            inv_axes = None
-        m_t, mult_t = _transverse_domain(k, boundary, dim, flips, swaps, inv_axes)
+    for fold in {s[2] for s in slices}:
+        m_t, mult_t = _transverse_domain(k, boundary, dim, flips, swaps, transverse_non_flip if fold else None)
         q_t = TWO_PI * (m_t + shift) / k
-        functions[fixed] = _slice_function(lattice, q_t, mult_t, offsets, basis, d_omega, num_bins, _MOMENTS, total)
+        functions[fold] = _slice_function(lattice, q_t, mult_t, offsets, basis, d_omega, num_bins, _MOMENTS, total)
 
     acc = np.zeros((len(differences), num_bins, n_inv, _MOMENTS))
     zero_acc = np.zeros((len(differences), n_inv))
     n_last = differences[:, last].astype(float)
 
     def launch(item):
-        m, w, fixed = item
+        m, w, fold = item
         q_last = TWO_PI * (m + shift) / k
-        return q_last, w, functions[fixed](jnp.asarray(q_last))
+        return q_last, w, functions[fold](jnp.asarray(q_last))
 
     from tqdm.auto import tqdm
 
