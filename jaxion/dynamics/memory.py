@@ -37,7 +37,8 @@ is tiled by the dyadic squares "inputs ``[jB − sB, jB)`` → outputs ``[jB, jB
 length ``2sB`` against a per-level kernel spectrum computed once, when its inputs are complete and
 before its first output is needed. Cost ``O(T log² T · P²)`` for ``T`` steps instead of ``O(T² P²)``
 (paper 2's Appendix), memory ``O(T P²)`` for the spectra: the choice for 3D runs on long, exact,
-binned kernels (paper 1's Fig. 6 on the infinite lattice: 30 000 steps in ~5 s, kernel ~45 s).
+binned kernels (paper 1's Fig. 6 on the infinite lattice: 30 000 steps in 4.3 s, kernel 47 s, measured
+by ``benchmarks/bench_memory.py --fig6``).
 
 ``method="blocked"`` — the same kernel written as its zone quadrature (each node ``q`` and branch ``u``
 is a driven oscillator), evaluated in blocks of ``B`` steps:
@@ -485,8 +486,8 @@ def simulate_memory(
         bias: constant force on each ion: a scalar (along ``constraint``; paper 2's bias ``β`` per lattice
             spacing ``α`` is the force ``β/α``), a ``(3,)`` vector, or one per ion.
         save_every: record every this many steps.
-        kernel: a :class:`jaxion.theory.kernels.ResponseKernel` table (``method="direct"``; also fixes the
-            zone grid for ``"blocked"``). Default: computed (and cached on disk) for this run.
+        kernel: a :class:`jaxion.theory.kernels.ResponseKernel` table (``method="direct"`` or ``"fft"``;
+            also fixes the zone grid for ``"blocked"``). Default: computed (and cached on disk) for this run.
         memory_length: truncate the convolution to the last ``memory_length`` (τ) — an approximation
             (the kernel decays slowly, as ``τ^{−1/2}`` on a chain); direct and fft methods.
         method: ``"direct"`` (quadratic), ``"fft"`` (the same sum by hierarchical FFT blocks,
@@ -542,6 +543,8 @@ def simulate_memory(
     if isinstance(save_every, bool) or int(save_every) != save_every or int(save_every) < 1:
         raise ValueError(f"save_every must be a positive integer; got {save_every!r}.")
     save_every = int(save_every)
+    if block_steps is not None and (isinstance(block_steps, bool) or int(block_steps) != block_steps or int(block_steps) < 1):
+        raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
     check_positive("coverage_tolerance", coverage_tolerance)
     dt = float(dt)
     duration = float(duration)
@@ -691,8 +694,6 @@ def simulate_memory(
             )
             block = 0
         else:
-            if block_steps is not None and (int(block_steps) != block_steps or int(block_steps) < 1):
-                raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
             block = int(block_steps or min(FFT_BLOCK, total_steps))
             if lags < total_steps:  # a truncated memory: zero lags past it
                 table = np.concatenate([table, np.zeros((total_steps - lags,) + table.shape[1:])])
@@ -702,8 +703,6 @@ def simulate_memory(
             )
         n_cheb, window_used = 0, num_sites
     else:
-        if block_steps is not None and (int(block_steps) != block_steps or int(block_steps) < 1):
-            raise ValueError(f"block_steps must be a positive integer; got {block_steps!r}.")
         total_steps = num_chunks * save_every
         layout = _line_layout(system)
         if thermal is not None and thermal.points_per_axis is not None and points_per_axis is not None:
