@@ -19,7 +19,7 @@ Sections (see ``benchmarks/README.md`` for what every column means):
 7. a paper-1 Fig. 4 curve at 50³ (50 speeds 1–80, s = 0, λ = 1) end to end, jaxion Verlet vs the
    baseline's best (SciPy DOP853 on the CSR lattice at the cheapest rtol accurate to 1e-3), both
    estimated from a few speeds in --quick mode (see the notes printed with the table); and the memory
-   engine on the periodic 50³ kernel (``simulate_memory(supercell=50)``: the same supercell, echoes
+   engine on the periodic 50³ kernel (``simulate_memory(supercell=(50, 50, 50))``: the same supercell, echoes
    included, through the one interacting site), measured, with its losses against DOP853's probes.
 """
 
@@ -233,14 +233,17 @@ class JaxionRunner:
         @eqx.filter_jit
         def adaptive(system, speed, rtol, atol, solver):
             r = jx.simulate_pass(
-                system, speed, supercell, impact=impact, solver=solver, rtol=rtol, atol=atol, max_frequency=omega, check_echo=False
+                system, speed, supercell, impact=impact, solver=solver, rtol=rtol, atol=atol, max_frequency=omega, check_echo=False,
+                throw=False,
             )
-            return r.loss, r.num_steps, r.result, r.stopped_by_event, r.energy_drift
+            return r.loss, r.num_steps, r.status, r.stopped_by_event, r.energy_drift
 
         @eqx.filter_jit
         def fixed(system, speed, dt, solver):
-            r = jx.simulate_pass(system, speed, supercell, impact=impact, solver=solver, dt=dt, max_frequency=omega, check_echo=False)
-            return r.loss, r.num_steps, r.result, r.stopped_by_event, r.energy_drift
+            r = jx.simulate_pass(
+                system, speed, supercell, impact=impact, solver=solver, dt=dt, max_frequency=omega, check_echo=False, throw=False
+            )
+            return r.loss, r.num_steps, r.status, r.stopped_by_event, r.energy_drift
 
         self.case = case
         self._adaptive, self._fixed = adaptive, fixed
@@ -559,8 +562,10 @@ def verlet_runner(supercell, impact, omega_max):
 
     @eqx.filter_jit
     def run(system, speed):
-        r = jx.simulate_pass(system, speed, supercell, impact=impact, solver="verlet", max_frequency=omega_max, check_echo=False)
-        return r.loss, r.num_steps, r.result, r.stopped_by_event, r.energy_drift
+        r = jx.simulate_pass(
+            system, speed, supercell, impact=impact, solver="verlet", max_frequency=omega_max, check_echo=False, throw=False
+        )
+        return r.loss, r.num_steps, r.status, r.stopped_by_event, r.energy_drift
 
     def call(system, speed):
         out = jax.block_until_ready(run(system, jnp.asarray(float(speed))))
@@ -694,7 +699,7 @@ def bench_fig4(system, supercell, quick: bool):
 
 
 def bench_fig4_memory(system, supercell, probe_speeds):
-    """The same curve with the memory engine on the periodic supercell (``simulate_memory(supercell=K)``):
+    """The same curve with the memory engine on the periodic supercell (``simulate_memory(supercell=(K, K, K))``):
     the kernel of the 50³ supercell's modes between the one interacting site and itself, then every
     speed (and the baseline's probe speeds, for the accuracy check) in one ``simulate_memory_batch``
     call. Everything is timed cold: kernel (no disk cache), compilation and the runs."""
@@ -708,11 +713,12 @@ def bench_fig4_memory(system, supercell, probe_speeds):
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jx.EchoWarning)  # the 50³ echoes are part of the curve, as in the full engine
-        out = jx.simulate_memory_batch(system, starts, velocities, duration, dt, constraint=[0, 0, 1], supercell=supercell[0],
-                                       save_every=100, cache=False, save_sites=False)
+        out = jx.simulate_memory_batch(system, starts, velocities, duration, dt=dt, constraint=[0, 0, 1], supercell=tuple(supercell),
+                                       save_times=[0.0], cache=False, save_sites=False)  # the loss needs only the final state
     wall = time.perf_counter() - t0
-    log(f"    memory engine, periodic {supercell[0]}³ kernel: {speeds.size} passes in {fmt_time(wall)} ({out.num_steps} steps of dt={dt:g} each)")
-    return dict(wall=wall, members=int(speeds.size), steps=int(out.num_steps), dt=dt, probe_losses=np.asarray(out.loss)[FIG4_SPEEDS.size:])
+    steps = int(np.asarray(out.num_steps)[0])
+    log(f"    memory engine, periodic {supercell[0]}³ kernel: {speeds.size} passes in {fmt_time(wall)} ({steps} steps of dt={dt:g} each)")
+    return dict(wall=wall, members=int(speeds.size), steps=steps, dt=dt, probe_losses=np.asarray(out.loss)[FIG4_SPEEDS.size:])
 
 
 def fig4_report(r) -> str:

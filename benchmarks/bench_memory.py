@@ -41,7 +41,7 @@ import numpy as np
 
 import jaxion as jx  # noqa: E402  (enables float64)
 from jaxion.dynamics.memory import simulate_memory  # noqa: E402
-from jaxion.theory.kernels import precompute_kernel  # noqa: E402
+from jaxion.kernels import precompute_kernel  # noqa: E402
 from machine import machine_description, report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -61,17 +61,22 @@ def fig8_system(duration: float, speed: float):
     return jx.System(lattice, jx.Gaussian(AMPLITUDE, WIDTH), sites)
 
 
+def every(duration: float, dt: float, steps: int):
+    """``save_times`` every ``steps`` steps of ``dt`` within ``[0, duration]``."""
+    return dt * np.arange(0, int(np.floor(duration / dt + 1e-9)) + 1, steps)
+
+
 def fig8_run(duration: float, speed: float, method: str, **options):
     system = fig8_system(duration, speed)
     return simulate_memory(
-        system, [0.0, 0.0, SPACING / 2], [0.0, 0.0, speed], duration, DT, constraint=[0, 0, 1], bias=BETA / SPACING,
-        save_every=60, method=method, all_sites_interact=True, cache=False, **options,
+        system, [0.0, 0.0, SPACING / 2], [0.0, 0.0, speed], duration, dt=DT, constraint=[0, 0, 1], bias_force=BETA / SPACING,
+        save_times=every(duration, DT, 60), method=method, all_sites_interact=True, cache=False, **options,
     ), system
 
 
 def timed(function, *args, **kwargs):
     start = time.perf_counter()
-    out = function(*args, **kwargs)
+    out = jax.block_until_ready(function(*args, **kwargs))
     return out, time.perf_counter() - start
 
 
@@ -81,8 +86,8 @@ def section_fig8(duration: float, speed: float):
     (second, _), warm = timed(fig8_run, duration, speed, "blocked")
     shift = np.max(np.abs(first.ion_positions - second.ion_positions))
     row = dict(
-        duration=duration, steps=second.num_steps, sites=len(system.sites), k=second.points_per_axis, block=second.block_steps,
-        nodes=second.chebyshev_nodes, window=second.window, cold=cold, warm=warm, per_step=warm / second.num_steps * 1e6,
+        duration=duration, steps=int(second.num_steps), sites=len(system.sites), k=second.points_per_axis, block=second.block_steps,
+        nodes=second.chebyshev_nodes, window=second.window, cold=cold, warm=warm, per_step=warm / int(second.num_steps) * 1e6,
         final_speed=float(second.ion_velocities[-1, 2]), final_position=float(second.ion_positions[-1, 2]),
         work=float(second.framework_work[-1]), energy_error=float(np.max(np.abs(second.energy_error))), repeat=shift,
     )
@@ -95,8 +100,8 @@ def trapped_args(duration: float):
     """An ion trapped at mass 0 (attractive Φ0 = −2), 4 tracked masses: a fixed site set."""
     lattice = jx.chain(OMEGA_FAST, spacing=SPACING)
     system = jx.System(lattice, jx.Gaussian(-AMPLITUDE, WIDTH), np.arange(-1, 3)[:, None])
-    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], duration, DT)
-    kwargs = dict(constraint=[0, 0, 1], save_every=60, all_sites_interact=True, cache=False)
+    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], duration)
+    kwargs = dict(dt=DT, constraint=[0, 0, 1], save_times=every(duration, DT, 60), all_sites_interact=True, cache=False)
     return system, args, kwargs
 
 
@@ -106,9 +111,9 @@ def section_trapped_long(duration: float):
     second, warm = timed(simulate_memory, *args, method="blocked", **kwargs)
     log(f"  trapped, blocked {duration:g} τ: first call {cold:.2f} s, second {warm:.2f} s; K = {second.points_per_axis}, "
         f"B = {second.block_steps}")
-    return dict(duration=duration, steps=second.num_steps, sites=len(system.sites), k=second.points_per_axis,
+    return dict(duration=duration, steps=int(second.num_steps), sites=len(system.sites), k=second.points_per_axis,
                 block=second.block_steps, nodes=second.chebyshev_nodes, window=second.window, cold=cold, warm=warm,
-                per_step=warm / second.num_steps * 1e6, energy_error=float(np.max(np.abs(second.energy_error))),
+                per_step=warm / int(second.num_steps) * 1e6, energy_error=float(np.max(np.abs(second.energy_error))),
                 work=float(second.framework_work[-1]))
 
 
@@ -119,8 +124,9 @@ def section_scaling(durations, speed: float, trapped: bool):
             system, args, kwargs = trapped_args(duration)
         else:
             system = fig8_system(duration, speed)
-            args = (system, [0.0, 0.0, SPACING / 2], [0.0, 0.0, speed], duration, DT)
-            kwargs = dict(constraint=[0, 0, 1], bias=BETA / SPACING, save_every=60, all_sites_interact=True, cache=False)
+            args = (system, [0.0, 0.0, SPACING / 2], [0.0, 0.0, speed], duration)
+            kwargs = dict(dt=DT, constraint=[0, 0, 1], bias_force=BETA / SPACING, save_times=every(duration, DT, 60),
+                          all_sites_interact=True, cache=False)
         kernel, t_kernel = timed(precompute_kernel, system.lattice, system.site_cells, DT, duration, cache=False)
         simulate_memory(*args, method="direct", kernel=kernel, **kwargs)  # compile
         direct, t_direct = timed(simulate_memory, *args, method="direct", kernel=kernel, **kwargs)
@@ -128,11 +134,11 @@ def section_scaling(durations, speed: float, trapped: bool):
         blocked, t_blocked = timed(simulate_memory, *args, method="blocked", **kwargs)
         agree = float(np.max(np.abs(direct.ion_positions - blocked.ion_positions)))
         rows.append(dict(
-            duration=duration, steps=direct.num_steps, sites=len(system.sites), t_kernel=t_kernel, t_direct=t_direct,
-            t_blocked=t_blocked, direct_us=t_direct / direct.num_steps * 1e6, blocked_us=t_blocked / blocked.num_steps * 1e6,
+            duration=duration, steps=int(direct.num_steps), sites=len(system.sites), t_kernel=t_kernel, t_direct=t_direct,
+            t_blocked=t_blocked, direct_us=t_direct / int(direct.num_steps) * 1e6, blocked_us=t_blocked / int(blocked.num_steps) * 1e6,
             agree=agree, table_mb=kernel.values.nbytes / 2**20,
         ))
-        log(f"  {'trapped' if trapped else 'fig8'} {duration:g} τ ({direct.num_steps} steps, {len(system.sites)} sites): kernel "
+        log(f"  {'trapped' if trapped else 'fig8'} {duration:g} τ ({int(direct.num_steps)} steps, {len(system.sites)} sites): kernel "
             f"{t_kernel:.2f} s ({kernel.values.nbytes / 2**20:.0f} MB), direct {t_direct:.2f} s, blocked {t_blocked:.2f} s, "
             f"|Δσ| = {agree:.1e}")
     return rows
@@ -231,13 +237,12 @@ def section_full_engine(duration: float, speed: float, measure: float) -> dict:
     first, full_cold = timed(full)
     second, full_warm = timed(full)
     steps_measure = int(second.num_steps)
-    short, _ = timed(simulate_memory, system, start, velocity, measure, DT, constraint=[0, 0, 1], save_every=60,
+    short, _ = timed(simulate_memory, system, start, velocity, measure, dt=DT, constraint=[0, 0, 1], save_times=every(measure, DT, 60),
                      method="blocked", all_sites_interact=True, cache=False)
-    (long_first, _), mem_cold = timed(lambda: (simulate_memory(system, start, velocity, duration, DT, constraint=[0, 0, 1], save_every=60,
-                                                                method="blocked", all_sites_interact=True, cache=False), None))
-    long_second, mem_warm = timed(simulate_memory, system, start, velocity, duration, DT, constraint=[0, 0, 1], save_every=60,
-                                  method="blocked", all_sites_interact=True, cache=False)
-    total_steps = long_second.num_steps
+    long_kw = dict(dt=DT, constraint=[0, 0, 1], save_times=every(duration, DT, 60), method="blocked", all_sites_interact=True, cache=False)
+    (long_first, _), mem_cold = timed(lambda: (simulate_memory(system, start, velocity, duration, **long_kw), None))
+    long_second, mem_warm = timed(simulate_memory, system, start, velocity, duration, **long_kw)
+    total_steps = int(long_second.num_steps)
     return dict(
         duration=duration, measure=measure, cells=cells, echo=jx.supercell_echo_time(lattice, (cells,)), sites=len(system.sites),
         full_cold=full_cold, full_warm=full_warm, full_steps=steps_measure, full_per_step=full_warm / steps_measure * 1e6,
@@ -280,27 +285,27 @@ def section_fig6(measure_direct: float) -> dict:
     with the quadratic direct sum (extrapolated ∝ steps² to the whole run) and with fft (agreement), and the
     mode-by-mode kernel sum against the binned one on a small grid (K = 101, 3 001 times), extrapolated
     ∝ modes × times to K = 1051."""
-    from jaxion.theory.kernels import _site_differences, kernel_by_differences
+    from jaxion.kernels import kernel_by_differences, site_differences
 
     system = jx.System(jx.simple_cubic(15.0, 5.0, 2.0), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
     start, velocity, line = [0.0, 0.0, 7.0], [0.0, 0.0, 7.5], [0.0, 0.0, 1.0]
     dt, duration = 1e-3, 30.0
     (kernel, kernel_s) = timed(precompute_kernel, system.lattice, system.site_cells, dt, duration, cache=False)
-    run_kw = dict(constraint=line, kernel=kernel, method="fft", save_every=10)
-    first, fft_cold = timed(simulate_memory, system, start, velocity, duration, dt, **run_kw)
-    second, fft_warm = timed(simulate_memory, system, start, velocity, duration, dt, **run_kw)
-    short_kw = dict(constraint=line, kernel=kernel, save_every=10)
-    direct, direct_s = timed(simulate_memory, system, start, velocity, measure_direct, dt, method="direct", **short_kw)
-    fft_short, _ = timed(simulate_memory, system, start, velocity, measure_direct, dt, method="fft", **short_kw)
-    differences, _ = _site_differences(system.site_cells)
+    run_kw = dict(dt=dt, constraint=line, kernel=kernel, method="fft", save_times=every(duration, dt, 10))
+    first, fft_cold = timed(simulate_memory, system, start, velocity, duration, **run_kw)
+    second, fft_warm = timed(simulate_memory, system, start, velocity, duration, **run_kw)
+    short_kw = dict(dt=dt, constraint=line, kernel=kernel, save_times=every(measure_direct, dt, 10))
+    direct, direct_s = timed(simulate_memory, system, start, velocity, measure_direct, method="direct", **short_kw)
+    fft_short, _ = timed(simulate_memory, system, start, velocity, measure_direct, method="fft", **short_kw)
+    differences, _ = site_differences(system.site_cells)
     small_times = dt * np.arange(3001)
     _, sum_s = timed(kernel_by_differences, system.lattice, differences, small_times, 101, method="sum")
     _, binned_s = timed(kernel_by_differences, system.lattice, differences, small_times, 101, method="binned")
     scale = (kernel.points_per_axis / 101) ** 3 * (30001 / 3001)
     return dict(
-        k=kernel.points_per_axis, valid=kernel.valid_time, steps=second.num_steps, kernel_s=kernel_s, fft_cold=fft_cold,
-        fft_warm=fft_warm, total=kernel_s + fft_cold, direct_steps=direct.num_steps, direct_s=direct_s,
-        direct_extrapolated=direct_s * (second.num_steps / direct.num_steps) ** 2,
+        k=kernel.points_per_axis, valid=kernel.valid_time, steps=int(second.num_steps), kernel_s=kernel_s, fft_cold=fft_cold,
+        fft_warm=fft_warm, total=kernel_s + fft_cold, direct_steps=int(direct.num_steps), direct_s=direct_s,
+        direct_extrapolated=direct_s * (int(second.num_steps) / int(direct.num_steps)) ** 2,
         agreement=float(np.max(np.abs(direct.ion_positions - fft_short.ion_positions))),
         sum_small=sum_s, binned_small=binned_s, sum_extrapolated=sum_s * scale,
         energy_error=float(np.max(np.abs(second.energy_error))), final_z=float(second.ion_positions[-1, 2]),

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import jax
 import numpy as np
-
-import jaxion as jx
 from bench_full_engine import fmt_time, table
 from machine import machine_description, report
+
+import jaxion as jx
 
 HERE = Path(__file__).resolve().parent
 

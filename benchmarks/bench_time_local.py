@@ -27,11 +27,10 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={os.
 import jax
 import jax.numpy as jnp
 import numpy as np
+from machine import machine_description, report
 
 import jaxion as jx
 from jaxion.dynamics.local import simulate_local, time_local_model
-
-from machine import machine_description, report
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,16 +67,16 @@ def main() -> None:
     start, velocity = jnp.array([0.0, 0.0, 7.0]), jnp.array([0.0, 0.0, 7.5])
 
     reference = simulate_local(model, start, velocity, args.duration, save_times=saves, constraint=line,
-                               solver="dopri8", rtol=1e-13, atol=1e-15).positions[:, 2]
+                               solver="dopri8", rtol=1e-13, atol=1e-15).ion_positions[:, 2]
     rows = []
     for solver, rtol in (("dopri8", 1e-10), ("dopri8", 1e-8), ("dopri8", 1e-7), ("tsit5", 1e-10), ("tsit5", 1e-6)):
         def one(solver=solver, rtol=rtol):
             return simulate_local(model, start, velocity, args.duration, save_times=saves, constraint=line,
                                   solver=solver, rtol=rtol, atol=rtol * 1e-2)
 
-        first, best = timed(lambda: one().positions)
+        first, best = timed(lambda: one().ion_positions)
         result = one()
-        error = float(jnp.max(jnp.abs(result.positions[:, 2] - reference)))
+        error = float(jnp.max(jnp.abs(result.ion_positions[:, 2] - reference)))
         rows.append((solver, rtol, first, best, int(result.num_steps), error))
         print(f"{solver} rtol {rtol:g}: one trajectory {best * 1e3:.1f} ms ({int(result.num_steps)} steps, max |Δz| vs "
               f"reference {error:.1e}); first call {first:.2f} s", flush=True)
@@ -92,7 +91,7 @@ def main() -> None:
         def many(devices=devices):
             return jx.simulate_local_batch(model, starts, speeds, args.duration, save_times=saves, constraint=line,
                                            solver="dopri8", rtol=batch_rtol, atol=batch_rtol * 1e-2,
-                                           devices=devices).positions
+                                           devices=devices).ion_positions
 
         first_batch, best_batch = timed(many, repeats=1)
         batch_rows.append((len(devices), first_batch, best_batch))

@@ -5,7 +5,7 @@ and the time-local equation (1.26) with both softenings. Writes docs/fig6_infini
     python docs/fig6_infinite_lattice.py --full-until 6     # + the full engine on 100³ up to τ = 6 (~7 min more)
 
 - infinite lattice: memory engine, echo-free zone grid K = 1051 (binned kernel, fft convolution);
-- 100³: memory engine on the periodic 100³ supercell's own kernel (``supercell=100``), which equals the
+- 100³: memory engine on the periodic 100³ supercell's own kernel (``supercell=(100, 100, 100)``), which equals the
   full engine on 100³ for the tracked sites, echoes included (tests/test_memory.py); the full engine itself
   takes ~20 min here (38 ms per step, 30 000 steps);
 - time-local (1.26), ½ softening (default) and the printed form (Dopri8).
@@ -67,20 +67,22 @@ def main() -> None:
     runs, timings = {}, {}
 
     began = time.perf_counter()
-    infinite = jx.simulate_memory(system, start, velocity, duration, 1e-3, constraint=line, progress=True)
+    infinite = jx.simulate_memory(system, start, velocity, duration, dt=1e-3, constraint=line, progress=True)
     timings["infinite"] = time.perf_counter() - began
-    runs["infinite lattice (memory, K = %d)" % infinite.points_per_axis] = np.interp(times, infinite.ts, infinite.ion_positions[:, 2])
+    runs["infinite lattice (memory, K = %d)" % infinite.points_per_axis] = np.interp(times, np.asarray(infinite.ts),
+                                                                                  np.asarray(infinite.ion_positions[:, 2]))
     began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jx.EchoWarning)
-        finite = jx.simulate_memory(system, start, velocity, duration, 1e-3, constraint=line, supercell=size, progress=True)
+        finite = jx.simulate_memory(system, start, velocity, duration, dt=1e-3, constraint=line, supercell=(size,) * 3, progress=True)
     timings["supercell"] = time.perf_counter() - began
-    runs[f"{size}³ periodic (memory on its own kernel = full engine)"] = np.interp(times, finite.ts, finite.ion_positions[:, 2])
+    runs[f"{size}³ periodic (memory on its own kernel = full engine)"] = np.interp(times, np.asarray(finite.ts),
+                                                                                  np.asarray(finite.ion_positions[:, 2]))
     for softening in ("half", "printed"):
         began = time.perf_counter()
         local = simulate_local(time_local_model(system, softening=softening), start, velocity, duration, save_times=times, constraint=line)
         timings[f"local {softening}"] = time.perf_counter() - began
-        runs[f"time-local (1.26), {'½' if softening == 'half' else 'printed'} softening"] = np.asarray(local.positions[:, 2])
+        runs[f"time-local (1.26), {'½' if softening == 'half' else 'printed'} softening"] = np.asarray(local.ion_positions[:, 2])
 
     full = None
     if args.full_until > 0:

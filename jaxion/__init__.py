@@ -2,160 +2,157 @@
 
 Importing jaxion switches JAX to float64 (``jax_enable_x64``): losses are tiny differences of
 kinetic energies and need double precision. This is the only global side effect of the import.
+
+Every public name is re-exported here; the submodules are the implementation (see
+``docs/architecture.md`` for the layers and what each may import).
 """
 
-import jax
+from importlib.metadata import version as _version
 
-jax.config.update("jax_enable_x64", True)
+import jax as _jax
 
-from .dynamics import EchoWarning, FullState, SimulationResult, simulate, simulate_pass, total_energy  # noqa: E402
-from .dynamics.full import verlet_time_step  # noqa: E402
-from .dynamics.resumable import simulate_resumable  # noqa: E402
-from .lattice import Lattice, bravais_lattice, chain, chain3d, simple_cubic, supercell_echo_time  # noqa: E402
-from .potential import CustomPairPotential, Gaussian, PairPotential, SumOfPairPotentials  # noqa: E402
-from .system import (  # noqa: E402
-    PassGeometry,
-    System,
-    cubic_cell_sites,
-    cubic_face_sites,
-    line_sites,
-    pass_geometry,
-    single_site,
-    sites_near_line,
-)
-from . import materials  # noqa: E402
-from .dynamics.memory import MemoryResult, MemoryState, simulate_memory, simulate_memory_batch  # noqa: E402
-from .dynamics.local import LocalResult, TimeLocalModel, simulate_local, simulate_local_batch, time_local_model  # noqa: E402
-from .dynamics.thermal import (  # noqa: E402
-    ThermalBath,
-    ThermalModes,
-    ThermalMotion,
-    motion_from_amplitudes,
-    sample_mode_amplitudes,
-    thermal_modes,
-    thermal_motion,
-    thermal_site_variance,
-)
-from .materials import (  # noqa: E402
-    EXAMPLE_MATERIALS,
-    DimensionlessUnits,
-    GaussianLandscape,
-    Material,
-    christoffel,
-    cubic_voigt,
-    drag_tensor,
-    energy_per_hop,
-    isotropic_voigt,
-    lattice_elastic_constants,
-    recoil_matrix_from_elastic,
-)
-from .sweep import SweepResult, sweep_passes  # noqa: E402
-from . import fit  # noqa: E402  (jx.fit: the fitting module; jx.fit_parameters: its main function)
-from .fit import (  # noqa: E402
-    Bounded,
-    DragDescent,
-    FitResult,
-    Positive,
-    Target,
-    Unbounded,
-    chain_model,
-    descend_drag,
-    hop_energy_gradients,
-    mode_sum_model,
-    paper2_model,
-    simulation_model,
-)
-from .fit import fit as fit_parameters  # noqa: E402
-from .figures import reproduce  # noqa: E402
-from .theory import *  # noqa: E402,F401,F403
-from .theory.kernels import (  # noqa: E402
-    ResponseKernel,
-    default_points_per_axis,
-    kernel_valid_time,
-    precompute_kernel,
-    response_kernel,
-)
-from .theory import __all__ as _theory_names  # noqa: E402
+_jax.config.update("jax_enable_x64", True)
 
-__version__ = "0.1.0"
+__version__ = _version("jaxion")
 
-__all__ = [
-    "EchoWarning",
-    "FullState",
-    "SimulationResult",
-    "simulate",
-    "simulate_pass",
-    "simulate_resumable",
-    "total_energy",
-    "verlet_time_step",
-    "Lattice",
-    "bravais_lattice",
-    "chain",
-    "chain3d",
-    "simple_cubic",
-    "supercell_echo_time",
-    "CustomPairPotential",
-    "Gaussian",
-    "PairPotential",
-    "SumOfPairPotentials",
-    "PassGeometry",
-    "System",
-    "cubic_cell_sites",
-    "cubic_face_sites",
-    "line_sites",
-    "pass_geometry",
-    "single_site",
-    "sites_near_line",
-    "SweepResult",
-    "sweep_passes",
-    "fit",
-    "fit_parameters",
-    "Bounded",
-    "DragDescent",
-    "FitResult",
-    "Positive",
-    "Target",
-    "Unbounded",
-    "chain_model",
-    "descend_drag",
-    "hop_energy_gradients",
-    "mode_sum_model",
-    "paper2_model",
-    "simulation_model",
-    "reproduce",
-    "LocalResult",
-    "TimeLocalModel",
-    "simulate_local",
-    "simulate_local_batch",
-    "time_local_model",
-    "materials",
-    "MemoryResult",
-    "MemoryState",
-    "simulate_memory",
-    "simulate_memory_batch",
-    "ThermalBath",
-    "ThermalModes",
-    "ThermalMotion",
-    "motion_from_amplitudes",
-    "sample_mode_amplitudes",
-    "thermal_modes",
-    "thermal_motion",
-    "thermal_site_variance",
-    "ResponseKernel",
-    "default_points_per_axis",
-    "kernel_valid_time",
-    "precompute_kernel",
-    "response_kernel",
-    "EXAMPLE_MATERIALS",
-    "DimensionlessUnits",
-    "GaussianLandscape",
-    "Material",
-    "christoffel",
-    "cubic_voigt",
-    "drag_tensor",
-    "energy_per_hop",
-    "isotropic_voigt",
-    "lattice_elastic_constants",
-    "recoil_matrix_from_elastic",
-    *_theory_names,
-]
+from . import (
+    fit as fit,
+    kernels as kernels,
+    materials as materials,
+    screening as screening,
+    theory as theory,
+)
+from .dynamics import (
+    STATUS_MESSAGES as STATUS_MESSAGES,
+    AbstractResult as AbstractResult,
+    EchoWarning as EchoWarning,
+    FullResult as FullResult,
+    FullState as FullState,
+    SimulationError as SimulationError,
+    simulate as simulate,
+    simulate_pass as simulate_pass,
+    total_energy as total_energy,
+    verlet_time_step as verlet_time_step,
+)
+from .dynamics.local import (
+    LocalResult as LocalResult,
+    TimeLocalModel as TimeLocalModel,
+    simulate_local as simulate_local,
+    simulate_local_batch as simulate_local_batch,
+    time_local_model as time_local_model,
+)
+from .dynamics.memory import (
+    MemoryResult as MemoryResult,
+    MemoryState as MemoryState,
+    simulate_memory as simulate_memory,
+    simulate_memory_batch as simulate_memory_batch,
+)
+from .dynamics.resumable import simulate_resumable as simulate_resumable
+from .dynamics.thermal import (
+    ThermalBath as ThermalBath,
+    ThermalMotion as ThermalMotion,
+    motion_from_amplitudes as motion_from_amplitudes,
+    sample_mode_amplitudes as sample_mode_amplitudes,
+    thermal_motion as thermal_motion,
+    thermal_site_variance as thermal_site_variance,
+)
+from .figures import reproduce as reproduce
+from .fit import (
+    AbstractTransform as AbstractTransform,
+    Bounded as Bounded,
+    FitResult as FitResult,
+    Positive as Positive,
+    Target as Target,
+    Unbounded as Unbounded,
+    chain_model as chain_model,
+    mode_sum_model as mode_sum_model,
+    paper2_model as paper2_model,
+    simulation_model as simulation_model,
+)
+
+fit_parameters = fit.fit  # the fitting function (jaxion.fit is its module)
+from .kernels import (
+    ResponseKernel as ResponseKernel,
+    default_points_per_axis as default_points_per_axis,
+    kernel_valid_time as kernel_valid_time,
+    precompute_kernel as precompute_kernel,
+    response_kernel as response_kernel,
+    zone_modes_grid as zone_modes_grid,
+)
+from .lattice import (
+    Lattice as Lattice,
+    ZoneModes as ZoneModes,
+    bravais_lattice as bravais_lattice,
+    chain as chain,
+    chain3d as chain3d,
+    simple_cubic as simple_cubic,
+    supercell_echo_time as supercell_echo_time,
+)
+from .materials import (
+    EXAMPLE_MATERIALS as EXAMPLE_MATERIALS,
+    DimensionlessUnits as DimensionlessUnits,
+    GaussianLandscape as GaussianLandscape,
+    Material as Material,
+    christoffel as christoffel,
+    cubic_voigt as cubic_voigt,
+    drag_tensor as drag_tensor,
+    energy_per_hop as energy_per_hop,
+    isotropic_voigt as isotropic_voigt,
+    lattice_elastic_constants as lattice_elastic_constants,
+    recoil_matrix_from_elastic as recoil_matrix_from_elastic,
+)
+from .potential import (
+    AbstractPairPotential as AbstractPairPotential,
+    CustomPairPotential as CustomPairPotential,
+    Gaussian as Gaussian,
+    SumOfPairPotentials as SumOfPairPotentials,
+    numerical_path_transform as numerical_path_transform,
+)
+from .screening import (
+    DragDescent as DragDescent,
+    descend_drag as descend_drag,
+    hop_energy_gradients as hop_energy_gradients,
+)
+from .sweep import (
+    SweepResult as SweepResult,
+    sweep_passes as sweep_passes,
+)
+from .system import (
+    PassGeometry as PassGeometry,
+    System as System,
+    cubic_cell_sites as cubic_cell_sites,
+    cubic_face_sites as cubic_face_sites,
+    line_sites as line_sites,
+    pass_geometry as pass_geometry,
+    single_site as single_site,
+    sites_near_line as sites_near_line,
+)
+from .theory import (
+    DriftVelocities as DriftVelocities,
+    broadened_steady_state_loss as broadened_steady_state_loss,
+    capture_speed as capture_speed,
+    chain_loss_closed_form as chain_loss_closed_form,
+    chain_loss_fast as chain_loss_fast,
+    chain_loss_slow as chain_loss_slow,
+    chain_loss_unconfined as chain_loss_unconfined,
+    drift_velocities as drift_velocities,
+    extremal_speed as extremal_speed,
+    interaction_forces as interaction_forces,
+    low_speed_loss as low_speed_loss,
+    memory_kernel as memory_kernel,
+    mode_sum_loss as mode_sum_loss,
+    recoil_matrix as recoil_matrix,
+    single_pass_loss as single_pass_loss,
+    single_pass_loss_fast as single_pass_loss_fast,
+    single_pass_loss_gaussian as single_pass_loss_gaussian,
+    single_pass_loss_slow as single_pass_loss_slow,
+    spike_speeds as spike_speeds,
+    static_greens_function as static_greens_function,
+    steady_state_loss as steady_state_loss,
+    steady_state_roots as steady_state_roots,
+    supercell_quadrature as supercell_quadrature,
+    trajectory_mode_loss as trajectory_mode_loss,
+    velocity_near_mass as velocity_near_mass,
+    zone_modes as zone_modes,
+    zone_quadrature as zone_quadrature,
+)

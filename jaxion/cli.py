@@ -19,6 +19,7 @@ import numpy as np
 LATTICES = ("chain3d", "chain", "cubic")
 SITE_SETS = ("single", "face", "cell")
 FAR_IMPACT_WIDTHS = 12.0  # |s| beyond this many widths: the landscape is below e^(-72) of its peak
+_LATTICE_OPTIONS = {"chain3d": ("coupling", "confinement"), "chain": ("omega_fast",), "cubic": ("k1", "k2")}  # what builds each
 
 
 def _speeds(text: str) -> np.ndarray:
@@ -72,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sites", choices=SITE_SETS, default="single", help="interacting sites (cubic: face/cell)")
     run.add_argument("--mass-ratio", type=float, default=1.0, help="μ = M/m")
     run.add_argument("--speeds", type=_speeds, default=_speeds("2:80:14"), help="'min:max:count' (log) or 'v1,v2,...'")
-    run.add_argument("--solver", default="tsit5", help="tsit5, dopri5, dopri8, bosh3, heun (diffrax, adaptive) or verlet (fused fixed-step loop, fastest on big supercells)")
+    run.add_argument(
+        "--solver", default="tsit5",
+        help="tsit5, dopri5, dopri8, bosh3, heun (diffrax, adaptive) or verlet (fused fixed-step loop, fastest on big supercells)",
+    )
     run.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of the adaptive solver")
     run.add_argument("--atol", type=float, default=1e-12, help="absolute tolerance of the adaptive solver")
     run.add_argument("--dt", type=float, default=None, help="fixed time step instead of adaptive steps")
@@ -127,14 +131,13 @@ def _chain_theory(args, lattice, s: float):
 
     if args.sites != "single" or args.lattice not in ("chain3d", "chain"):
         return None
-    coupling, kappa = np.asarray(lattice.force_constants)[0], np.asarray(lattice.confinement)
     if args.lattice == "chain":
         offset = np.exp(-(s**2) / args.width**2)
         return lambda v: offset * jx.single_pass_loss_gaussian(v, args.amplitude, args.width, args.omega_fast)
     return lambda v: jx.chain_loss_closed_form(
         v, args.amplitude, args.width, s,
-        coupling_parallel=coupling[-1, -1], coupling_perpendicular=coupling[0, 0],
-        confinement_parallel=kappa[-1, -1], confinement_perpendicular=kappa[0, 0],
+        coupling_parallel=args.coupling, coupling_perpendicular=args.coupling,
+        confinement_parallel=args.confinement, confinement_perpendicular=args.confinement,
     )
 
 
@@ -156,8 +159,8 @@ def command_run(args) -> int:
     parameters = {
         "lattice": args.lattice,
         "supercell": supercell,
-        "force_constants": np.asarray(lattice.force_constants),
-        "confinement": np.asarray(lattice.confinement),
+        "lattice_fingerprint": lattice.fingerprint(),
+        **{name: getattr(args, name) for name in _LATTICE_OPTIONS[args.lattice]},
         "spacing": float(np.linalg.norm(np.asarray(lattice.primitive_vectors)[:, 0])),
         "amplitude": args.amplitude,
         "width": args.width,

@@ -12,8 +12,9 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -124,15 +125,15 @@ def _git_revision() -> str | None:
 
 def run_metadata(parameters: dict, wall_time: float | None = None) -> dict:
     """Parameters plus provenance: versions, git revision, device, host, wall time."""
+    import importlib.metadata
+
     import diffrax
     import equinox
     import jax
 
-    from . import __version__
-
     return {
         "parameters": parameters,
-        "jaxion_version": __version__,
+        "jaxion_version": importlib.metadata.version("jaxion"),
         "git_revision": _git_revision(),
         "jax_version": jax.__version__,
         "diffrax_version": diffrax.__version__ if hasattr(diffrax, "__version__") else None,

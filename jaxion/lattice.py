@@ -27,18 +27,20 @@ displacement components to Cartesian directions.
 
 from __future__ import annotations
 
-from typing import Sequence
+import hashlib
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from ._validation import check_finite, check_positive, is_concrete
 
 __all__ = [
     "Lattice",
+    "ZoneModes",
     "chain3d",
     "chain3d_constants",
     "chain",
@@ -53,6 +55,33 @@ _GROUP_VELOCITY_CACHE: dict = {}
 
 def _as_tuple_matrix(matrix) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(x) for x in row) for row in np.asarray(matrix))
+
+
+class ZoneModes(eqx.Module):
+    """Normal modes of a lattice at a set of reduced wavevectors (from :meth:`Lattice.modes`).
+
+    The one container of spectra in jaxion: mode sums (1.11)/(1.13), response kernels (2.13), the thermal
+    bath and the memory engine's zone grid all hold one of these.
+
+    Attributes:
+        nodes: ``(*q, dim)`` reduced wavevectors ``q``.
+        omega2: ``(*q, branches)`` squared frequencies ``ω_u(q)²``, ascending (eigenvalues of ``D(q)``;
+            not clipped: a tiny negative value is rounding at ``q = 0``, a large one an instability).
+        eta: ``(*q, dof, branches)`` polarisations ``η_u(q)`` in displacement components (columns).
+        polarisations: ``(*q, 3, branches)`` Cartesian polarisations ``P η_u(q)``.
+        weights: ``(*q,)`` zone-average weights of the nodes (a quadrature's), or ``None``.
+    """
+
+    nodes: Float[Array, "*q dim"]
+    omega2: Float[Array, "*q branches"]
+    eta: Float[Array, "*q dof branches"]
+    polarisations: Float[Array, "*q 3 branches"]
+    weights: Float[Array, "*q"] | None = None
+
+    @property
+    def omega(self) -> Float[Array, "*q branches"]:
+        """Frequencies ``ω_u(q) = sqrt(max(ω², 0))``."""
+        return jnp.sqrt(jnp.clip(self.omega2, 0.0))
 
 
 class Lattice(eqx.Module):
@@ -180,22 +209,43 @@ class Lattice(eqx.Module):
         return self.positions(np.asarray(self.bond_offsets))
 
     # ------------------------------------------------------------------ spectrum
-    def dynamical_matrix(self, q: Float[Array, "... dim"]) -> Float[Array, "... dof dof"]:
+    #
+    # Every spectrum in jaxion (mode sums, kernels, the thermal bath, stability and echo checks) comes from
+    # `modes` (or, for callers that hold the bond phases' cosines already, `dynamical_matrix_from_cosines`):
+    # the lattice is the only source of its D(q).
+
+    def dynamical_matrix(self, q: Float[ArrayLike, "... dim"]) -> Float[Array, "... dof dof"]:
         """``D(q) = C + Σ_v 2K_v (1 − cos q·v)`` for reduced wavevectors ``q`` (1.12), (1.19)."""
         q = jnp.asarray(q, dtype=float)
-        phase = q @ jnp.asarray(self.bond_offsets, dtype=float).T  # (..., bonds)
-        weight = 2.0 * (1.0 - jnp.cos(phase))
+        return self.dynamical_matrix_from_cosines(jnp.cos(q @ jnp.asarray(self.bond_offsets, dtype=float).T))
+
+    def dynamical_matrix_from_cosines(self, cosines: Float[ArrayLike, "... bonds"]) -> Float[Array, "... dof dof"]:
+        """``D = C + Σ_v 2K_v (1 − c_v)`` from the cosines ``c_v = cos q·v`` of the bond phases, for callers
+        that get them more cheaply than from ``q`` (the binned kernel's grid slices, by angle addition)."""
+        weight = 2.0 * (1.0 - jnp.asarray(cosines, dtype=float))
         return self.confinement + jnp.einsum("...b,bij->...ij", weight, self.force_constants)
 
-    def frequencies(self, q: Float[Array, "... dim"]) -> Float[Array, "... dof"]:
-        """Mode frequencies ``ω`` (ascending) at reduced wavevectors ``q``; ``ω² = eig D(q)``."""
-        eig = jnp.linalg.eigvalsh(self.dynamical_matrix(q))
-        return jnp.sqrt(jnp.clip(eig, 0.0))
+    def modes(self, q: Float[ArrayLike, "*q dim"], weights: Float[ArrayLike, "*q"] | None = None) -> ZoneModes:
+        """The normal modes at reduced wavevectors ``q`` (any batch shape): eigenpairs ``ω_u(q)², η_u(q)`` of
+        ``D(q)`` (ascending; polarisations as columns) and the Cartesian polarisations ``P η``. ``weights``
+        (zone-average weights of the nodes, e.g. a quadrature's) are carried along."""
+        q = jnp.asarray(q, dtype=float)
+        omega2, eta = jnp.linalg.eigh(self.dynamical_matrix(q))
+        cartesian = jnp.einsum("ic,...cu->...iu", jnp.asarray(self.polarisation_matrix, float), eta)
+        return ZoneModes(q, omega2, eta, cartesian, None if weights is None else jnp.asarray(weights, float))
 
-    def modes(self, q: Float[Array, "... dim"]):
-        """Frequencies ``(..., dof)`` and polarisations ``η`` (columns, ``(..., dof, dof)``) at ``q``."""
-        eig, vec = jnp.linalg.eigh(self.dynamical_matrix(q))
-        return jnp.sqrt(jnp.clip(eig, 0.0)), vec
+    def frequencies(self, q: Float[ArrayLike, "... dim"]) -> Float[Array, "... dof"]:
+        """Mode frequencies ``ω`` (ascending) at reduced wavevectors ``q``; ``ω² ∈ eig D(q)``."""
+        return self.modes(q).omega
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything the spectrum depends on (force constants, confinement, cell vectors, bonds,
+        polarisation): disk caches and precomputed kernels are keyed by it."""
+        digest = hashlib.sha256()
+        for array in (self.force_constants, self.confinement, self.primitive_vectors):
+            digest.update(np.asarray(array, dtype=np.float64).tobytes())
+        digest.update(repr((self.bond_offsets, self.polarisation)).encode())
+        return digest.hexdigest()
 
     def zone_grid(self, points_per_axis: int = 33) -> np.ndarray:
         """A grid over the Brillouin zone ``[−π, π]^dim`` that contains 0 and the zone boundary."""
@@ -219,8 +269,8 @@ class Lattice(eqx.Module):
             else:
                 capped = [min(int(n), 64) for n in supercell]
                 q = self.supercell_wavevectors(capped)
-            eig = np.linalg.eigvalsh(np.asarray(self.dynamical_matrix(q)))
-        return float(np.sqrt(max(np.max(eig), 0.0)))
+            omega2 = np.asarray(self.modes(q).omega2)
+        return float(np.sqrt(max(np.max(omega2), 0.0)))
 
     def max_group_velocity(self, points_per_axis: int | None = None, directions: int = 24) -> float:
         """Largest group velocity ``|∂(2πω)/∂k|`` in units of l per τ. Disturbances in the framework
@@ -232,50 +282,47 @@ class Lattice(eqx.Module):
         """
         if points_per_axis is None:
             points_per_axis = {1: 401, 2: 61, 3: 17}[self.dim]
-        key = (self._fingerprint(), points_per_axis, directions)
+        key = (self.fingerprint(), points_per_axis, directions)
         if key not in _GROUP_VELOCITY_CACHE:
             _GROUP_VELOCITY_CACHE[key] = self._max_group_velocity(points_per_axis, directions)
         return _GROUP_VELOCITY_CACHE[key]
-
-    def _fingerprint(self) -> tuple:
-        arrays = (self.force_constants, self.confinement, self.primitive_vectors)
-        return tuple(np.asarray(a).tobytes() for a in arrays) + (self.bond_offsets,)
 
     def _max_group_velocity(self, points_per_axis: int, directions: int) -> float:
         q = self.zone_grid(points_per_axis)
         rng = np.random.default_rng(0)
         unit = rng.normal(size=(directions, 3))
         unit = np.concatenate([np.eye(3), unit / np.linalg.norm(unit, axis=1, keepdims=True)])
-        vectors = np.asarray(self.primitive_vectors)
         step = 1e-6
-
-        offsets = np.asarray(self.bond_offsets, dtype=float)
-        blocks, onsite = np.asarray(self.force_constants), np.asarray(self.confinement)
-
-        def omega(points):  # NumPy copy of dynamical_matrix: many small calls, no dispatch cost
-            weight = 2.0 * (1.0 - np.cos(points @ offsets.T))
-            eig = np.linalg.eigvalsh(onsite + np.einsum("pb,bij->pij", weight, blocks))
-            return np.sqrt(np.clip(eig, 0.0, None))
-
-        centre = omega(q)
-        best = 0.0
-        for n in unit:
-            # A Cartesian step ε n̂ changes the reduced wavevector by ε (a_i · n̂).
-            dq = step * (n @ vectors)
-            if np.linalg.norm(dq) == 0:
-                continue
-            forward = np.abs(omega(q + dq) - centre) / step
-            backward = np.abs(centre - omega(q - dq)) / step
-            best = max(best, float(np.max(forward)), float(np.max(backward)))
+        # A Cartesian step ε n̂ changes the reduced wavevector by ε (a_i · n̂).
+        shifts = step * (unit @ np.asarray(self.primitive_vectors))  # (directions, dim)
+        shifts = shifts[np.linalg.norm(shifts, axis=1) > 0]
+        points = np.concatenate([q[None], q[None] + shifts[:, None], q[None] - shifts[:, None]])  # (1 + 2n, P, dim)
+        with jax.ensure_compile_time_eval():
+            omega = np.asarray(self.modes(points).omega)
+        centre, forward, backward = omega[0], omega[1 : 1 + len(shifts)], omega[1 + len(shifts) :]
+        best = max(float(np.max(np.abs(forward - centre))), float(np.max(np.abs(centre - backward)))) / step
         return 2 * np.pi * best
 
-    def long_wavelength_tensor(self, direction: Float[Array, "... 3"]) -> Float[Array, "... dof dof"]:
+    def long_wavelength_coefficients(self) -> Float[Array, "dof dof 3 3"]:
+        """``A_ik,jl = Σ_v (K_v)_ik (r_v)_j (r_v)_l`` (Cartesian bond vectors ``r_v``), so that
+        ``S(n̂)_ik = Σ_jl A_ik,jl n̂_j n̂_l``: the long-wavelength expansion ``D ≈ C + |k|² S(n̂)``
+        (paper 1, before (1.22)); elastic constants follow from it (method of long waves)."""
+        r = self.bond_vectors()
+        return jnp.einsum("bik,bj,bl->ikjl", self.force_constants, r, r)
+
+    def long_wavelength_tensor(self, direction: Float[ArrayLike, "... 3"]) -> Float[Array, "... dof dof"]:
         """``S(n̂) = Σ_v K_v (n̂·r_v)²`` with Cartesian bond vectors ``r_v``: ``D ≈ C + |k|² S(n̂)``
         for small Cartesian wavevector ``k = |k| n̂`` (paper 1, before (1.22))."""
         direction = jnp.asarray(direction, dtype=float)
         direction = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
-        projection = direction @ self.bond_vectors().T  # (..., bonds)
-        return jnp.einsum("...b,bij->...ij", projection**2, self.force_constants)
+        return jnp.einsum("ikjl,...j,...l->...ik", self.long_wavelength_coefficients(), direction, direction)
+
+    @property
+    def acoustic(self) -> bool:
+        """Whether ``D(0) = 0`` (an unconfined lattice: acoustic branches start at ``ω = 0``)."""
+        with jax.ensure_compile_time_eval():
+            d0 = np.asarray(self.dynamical_matrix(np.zeros(self.dim)))
+        return bool(np.all(np.abs(d0) <= 1e-12 * max(float(np.max(np.abs(np.asarray(self.force_constants)))), 1e-300)))
 
     @property
     def cell_volume(self) -> float:
@@ -284,7 +331,7 @@ class Lattice(eqx.Module):
         return jnp.sqrt(jnp.linalg.det(a.T @ a))
 
     # ------------------------------------------------------------------ supercell operations
-    def apply_coupling(self, displacement: Float[Array, "dof *cells"]) -> Float[Array, "dof *cells"]:
+    def apply_coupling(self, displacement: Float[Array, " dof *cells"]) -> Float[Array, " dof *cells"]:
         """Matrix-free ``Ξρ`` on a periodic supercell (displacements channels-first)."""
         dof, dim = self.dof, self.dim
         if displacement.ndim != 1 + dim or displacement.shape[0] != dof:
@@ -316,7 +363,7 @@ class Lattice(eqx.Module):
                         out[i] = out[i] - self.force_constants[b, i, j] * neighbours
         return jnp.stack(out)
 
-    def potential_energy(self, displacement: Float[Array, "dof *cells"]) -> Float[Array, ""]:
+    def potential_energy(self, displacement: Float[Array, " dof *cells"]) -> Float[Array, ""]:
         """Harmonic energy ``ρᵀΞρ/2`` of supercell displacements."""
         return 0.5 * jnp.vdot(displacement, self.apply_coupling(displacement))
 

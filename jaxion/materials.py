@@ -183,14 +183,13 @@ def lattice_elastic_constants(lattice) -> Float[Array, "6 6"]:
     Dimensionless units (energy ħΩ, length l)."""
     if lattice.dim != 3 or lattice.dof != 3:
         raise ValueError("elastic constants need a 3D lattice whose masses move in 3D.")
-    r = lattice.bond_vectors()
-    tensor = jnp.einsum("bik,bj,bl->ijkl", lattice.force_constants, r, r)
+    tensor = jnp.transpose(lattice.long_wavelength_coefficients(), (0, 2, 1, 3))  # A_ik,jl → T_ijkl
     # Only Γ_ik(n) = C_ijkl n_j n_l is fixed by the dispersion; for central springs the tensor is fully
     # symmetric, which is what the Voigt form below assumes.
     tensor = 0.5 * (tensor + jnp.swapaxes(tensor, 1, 2))
     tensor = tensor / lattice.cell_volume
     pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
-    return jnp.array([[tensor[i, j, k, l] for (k, l) in pairs] for (i, j) in pairs])
+    return jnp.array([[tensor[i, j, k, m] for (k, m) in pairs] for (i, j) in pairs])
 
 
 class Material(eqx.Module):
@@ -243,7 +242,7 @@ class GaussianLandscape(eqx.Module):
                 f"and {self.widths.shape}."
             )
 
-    def __call__(self, position: Float[Array, "3"]) -> Float[Array, ""]:
+    def __call__(self, position: Float[Array, 3]) -> Float[Array, ""]:
         r2 = jnp.sum((self.sites - position) ** 2, axis=-1)
         return jnp.sum(self.amplitudes[None, :] * jnp.exp(-r2[:, None] / (2 * self.widths[None, :] ** 2)))
 

@@ -8,12 +8,41 @@ of ``ħΩ``); working with ``|r|²`` keeps gradients finite when the ion passes 
 - :class:`Gaussian`: ``φ(r) = Φ0 exp(−|r|²/(2λ²))`` (``Φ0 > 0`` repulsive, ``Φ0 < 0`` attractive).
 - :class:`SumOfPairPotentials` (or ``a + b``): several terms, e.g. sums of Gaussians.
 - :class:`CustomPairPotential`: any differentiable ``φ(r)`` given as a function of distance.
-  For fitting its parameters, subclass :class:`PairPotential` instead so the parameters are leaves.
+
+The classes follow equinox's abstract/final pattern: :class:`AbstractPairPotential` declares what every
+potential provides; :class:`Gaussian`, :class:`SumOfPairPotentials` and :class:`CustomPairPotential` are
+final (do not subclass them).
+
+Writing your own potential (e.g. to fit its parameters: they must be fields, i.e. pytree leaves, which
+the function inside a :class:`CustomPairPotential` is not): subclass :class:`AbstractPairPotential` and
+implement its three abstract members,
+
+- ``__call__(squared_distance)``: ``φ`` as a function of ``|r|²`` (written with ``jax.numpy``);
+- ``range`` (a property): a length beyond which ``φ`` is negligible;
+- ``path_transform(wavenumber, impact_parameter)``: ``Φ̃_p(b)``; without a closed form, return
+  :func:`numerical_path_transform` ``(self, wavenumber, impact_parameter)``.
+
+Example::
+
+    class Lorentzian(jx.AbstractPairPotential):
+        amplitude: Float[Array, ""]
+        width: Float[Array, ""]
+
+        def __call__(self, squared_distance):
+            return self.amplitude / (1 + squared_distance / self.width**2)
+
+        @property
+        def range(self):
+            return 10 * self.width
+
+        def path_transform(self, wavenumber, impact_parameter):
+            return jx.numerical_path_transform(self, wavenumber, impact_parameter)
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -22,45 +51,70 @@ from jaxtyping import Array, Float
 
 from ._validation import check_finite, check_positive, is_concrete
 
-__all__ = ["PairPotential", "Gaussian", "SumOfPairPotentials", "CustomPairPotential"]
+__all__ = [
+    "AbstractPairPotential",
+    "Gaussian",
+    "SumOfPairPotentials",
+    "CustomPairPotential",
+    "numerical_path_transform",
+]
 
 
-class PairPotential(eqx.Module):
-    """Abstract pair potential ``φ`` as a function of the squared separation."""
+class AbstractPairPotential(eqx.Module):
+    """Abstract pair potential ``φ`` as a function of the squared separation.
 
-    def __call__(self, squared_distance: Float[Array, "..."]) -> Float[Array, "..."]:
-        raise NotImplementedError
+    Subclasses are final and implement the three abstract members ``__call__``, ``range`` and
+    ``path_transform`` (see the module docstring for an example); :meth:`energy` and ``+`` are the same
+    for every potential.
+    """
 
-    def energy(self, separation: Float[Array, "... 3"]) -> Float[Array, "..."]:
+    @abc.abstractmethod
+    def __call__(self, squared_distance: Float[Array, ...]) -> Float[Array, ...]:
+        """``φ`` at squared separations ``|r|²`` (energies in units of ``ħΩ``)."""
+
+    @property
+    @abc.abstractmethod
+    def range(self) -> float:
+        """A length beyond which ``φ`` is negligible; paths start and stop ``7 × range`` away (paper 1)."""
+
+    @abc.abstractmethod
+    def path_transform(self, wavenumber, impact_parameter) -> Float[Array, ...]:
+        """Fourier transform along a straight path, ``Φ̃_p(b) = ∫ dz e^{ipz} φ(sqrt(b² + z²))``.
+
+        Real, since the integrand is even in ``z``. Potentials without a closed form return
+        :func:`numerical_path_transform` ``(self, wavenumber, impact_parameter)``.
+        """
+
+    def energy(self, separation: Float[Array, "... 3"]) -> Float[Array, ...]:
         """``φ(r)`` for Cartesian separations ``r`` of shape ``(..., 3)``."""
         return self(jnp.sum(separation**2, axis=-1))
 
-    @property
-    def range(self) -> float:
-        """A length beyond which ``φ`` is negligible; paths start and stop ``7 × range`` away (paper 1)."""
-        raise NotImplementedError
-
-    def path_transform(self, wavenumber, impact_parameter) -> Float[Array, "..."]:
-        """Fourier transform along a straight path, ``Φ̃_p(b) = ∫ dz e^{ipz} φ(sqrt(b² + z²))``.
-
-        Generic potentials use a 4001-point trapezoid rule over ``|z| ≤ 12 × range`` (the integrand is
-        even, so the transform is real). Subclasses with closed forms override this.
-        """
-        z = jnp.linspace(-12.0 * self.range, 12.0 * self.range, 4001)
-        p = jnp.asarray(wavenumber, float)[..., None]
-        b2 = jnp.asarray(impact_parameter, float)[..., None] ** 2
-        integrand = jnp.cos(p * z) * self(b2 + z**2)
-        return jnp.trapezoid(integrand, z, axis=-1)
-
-    def __add__(self, other: "PairPotential") -> "SumOfPairPotentials":
-        if not isinstance(other, PairPotential):
+    def __add__(self, other: AbstractPairPotential) -> SumOfPairPotentials:
+        if not isinstance(other, AbstractPairPotential):
             return NotImplemented
         mine = self.terms if isinstance(self, SumOfPairPotentials) else (self,)
         theirs = other.terms if isinstance(other, SumOfPairPotentials) else (other,)
         return SumOfPairPotentials(mine + theirs)
 
 
-class Gaussian(PairPotential):
+def numerical_path_transform(
+    potential: AbstractPairPotential, wavenumber, impact_parameter
+) -> Float[Array, ...]:
+    """``Φ̃_p(b) = ∫ dz e^{ipz} φ(sqrt(b² + z²))`` of any ``potential`` by quadrature.
+
+    A 4001-point trapezoid rule over ``|z| ≤ 12 × potential.range`` (the integrand is even, so the
+    transform is real and only ``cos(pz)`` is integrated). ``wavenumber`` and ``impact_parameter``
+    broadcast against each other. Used by :class:`CustomPairPotential`, and by user-written potentials
+    without a closed form.
+    """
+    z = jnp.linspace(-12.0 * potential.range, 12.0 * potential.range, 4001)
+    p = jnp.asarray(wavenumber, float)[..., None]
+    b2 = jnp.asarray(impact_parameter, float)[..., None] ** 2
+    integrand = jnp.cos(p * z) * potential(b2 + z**2)
+    return jnp.trapezoid(integrand, z, axis=-1)
+
+
+class Gaussian(AbstractPairPotential):
     """``φ(r) = Φ0 exp(−|r|²/(2λ²))`` with ``amplitude = Φ0`` and ``width = λ > 0``."""
 
     amplitude: Float[Array, ""]
@@ -96,10 +150,10 @@ class Gaussian(PairPotential):
         return self.amplitude * jnp.sqrt(2 * jnp.pi) * lam * jnp.exp(-(b**2) / (2 * lam**2) - (p * lam) ** 2 / 2)
 
 
-class SumOfPairPotentials(PairPotential):
+class SumOfPairPotentials(AbstractPairPotential):
     """A sum of pair potentials, ``φ = Σ_i φ_i`` (e.g. several Gaussians)."""
 
-    terms: tuple[PairPotential, ...]
+    terms: tuple[AbstractPairPotential, ...]
 
     def __init__(self, terms):
         self.terms = tuple(terms)
@@ -108,8 +162,8 @@ class SumOfPairPotentials(PairPotential):
         if not self.terms:
             raise ValueError("SumOfPairPotentials needs at least one term.")
         for term in self.terms:
-            if not isinstance(term, PairPotential):
-                raise ValueError(f"every term must be a PairPotential; got {type(term).__name__}.")
+            if not isinstance(term, AbstractPairPotential):
+                raise ValueError(f"every term must be an AbstractPairPotential; got {type(term).__name__}.")
 
     def __call__(self, squared_distance):
         return sum(term(squared_distance) for term in self.terms)
@@ -119,10 +173,11 @@ class SumOfPairPotentials(PairPotential):
         return jnp.max(jnp.stack([jnp.asarray(term.range, float) for term in self.terms]))
 
     def path_transform(self, wavenumber, impact_parameter):
+        """``Σ_i Φ̃_{i,p}(b)``: each term's own transform (closed form where it has one)."""
         return sum(term.path_transform(wavenumber, impact_parameter) for term in self.terms)
 
 
-class CustomPairPotential(PairPotential):
+class CustomPairPotential(AbstractPairPotential):
     """Any differentiable ``φ(r)`` of the distance ``r``, with a stated interaction range.
 
     Example: ``CustomPairPotential(lambda r: 0.01 / (1 + r**4), interaction_range=3.0)``.
@@ -155,3 +210,7 @@ class CustomPairPotential(PairPotential):
     @property
     def range(self):
         return self.interaction_range
+
+    def path_transform(self, wavenumber, impact_parameter):
+        """Numerically, by :func:`numerical_path_transform` (4001-point trapezoid rule)."""
+        return numerical_path_transform(self, wavenumber, impact_parameter)

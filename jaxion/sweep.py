@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -22,11 +22,12 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from ._validation import check_positive
-from .dynamics.full import RESULT_CODES, EchoWarning, _check_inside, _check_supercell, simulate_pass
-from .lattice import supercell_echo_time
+from .dynamics._common import check_supercell, kinetic_energy, warn_echo, warn_failed_members
+from .dynamics.full import check_inside, simulate_pass
 from .io import fingerprint as input_fingerprint
+from .lattice import supercell_echo_time
 from .parallel import device_mesh, over_devices
-from .potential import PairPotential
+from .potential import AbstractPairPotential
 from .system import System, pass_geometry
 
 __all__ = ["SweepResult", "sweep_passes"]
@@ -44,7 +45,7 @@ class SweepResult(eqx.Module):
         end_time: time each pass ended.
         stopped_by_event: whether the ion crossed the stop plane (``False``: reflected or trapped).
         num_steps: accepted solver steps.
-        result: status per member, 0 for success; see ``jaxion.dynamics.full.RESULT_CODES``.
+        status: status per member, 0 for success (``jaxion.dynamics._common.STATUS_MESSAGES``).
     """
 
     speeds: Float[np.ndarray, " members"]
@@ -55,12 +56,12 @@ class SweepResult(eqx.Module):
     end_time: Float[np.ndarray, " members"]
     stopped_by_event: np.ndarray
     num_steps: Int[np.ndarray, " members"]
-    result: Int[np.ndarray, " members"]
+    status: Int[np.ndarray, " members"]
 
     @property
     def ok(self) -> np.ndarray:
         """Members that succeeded and whose ion passed the sites."""
-        return (self.result == 0) & self.stopped_by_event
+        return (self.status == 0) & self.stopped_by_event
 
 
 @eqx.filter_jit
@@ -77,8 +78,8 @@ def _run_batch(system, speed, impact, potential, supercell, options, potential_a
 def _pass_summary(system, supercell, speed, impact, potential, options):
     if potential is not None:
         system = eqx.tree_at(lambda s: s.potential, system, potential)
-    out = simulate_pass(system, speed, supercell, impact=impact, **options)
-    return (out.loss, out.framework_energy, out.energy_drift, out.end_time, out.stopped_by_event, out.num_steps, out.result)
+    out = simulate_pass(system, speed, supercell, impact=impact, check_echo=False, throw=False, **options)
+    return (out.loss, out.framework_energy, out.energy_drift, out.end_time, out.stopped_by_event, out.num_steps, out.status)
 
 
 def sweep_passes(
@@ -87,7 +88,7 @@ def sweep_passes(
     supercell: Sequence[int],
     *,
     impacts=None,
-    potentials: PairPotential | None = None,
+    potentials: AbstractPairPotential | None = None,
     direction=(0.0, 0.0, 1.0),
     batch_size: int | None = None,
     progress: bool = True,
@@ -120,52 +121,19 @@ def sweep_passes(
             pass ``jax.devices()``.
         solver_options: passed to :func:`jaxion.simulate` (``solver``, ``dt``, ``rtol``, ...).
     """
-    speeds = np.atleast_1d(np.asarray(speeds, dtype=float))
-    if speeds.ndim != 1 or speeds.size == 0:
-        raise ValueError(f"speeds must be a non-empty 1D sequence; got shape {speeds.shape}.")
-    check_positive("speeds", speeds)
+    speeds, impacts = _check_members(speeds, impacts, potentials)
     members = speeds.size
-    impacts = np.zeros(3) if impacts is None else np.asarray(impacts, dtype=float)
-    if impacts.shape == (3,):
-        impacts = np.broadcast_to(impacts, (members, 3))
-    if impacts.shape != (members, 3):
-        raise ValueError(f"impacts must have shape (3,) or ({members}, 3); got {impacts.shape}.")
-    if potentials is not None:
-        sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree_util.tree_leaves(potentials)}
-        if sizes != {members}:
-            raise ValueError(f"every array leaf of potentials must have a leading axis of length {members}; got {sizes}.")
-    supercell = _check_supercell(system, supercell)
+    supercell = check_supercell(system.lattice, supercell, system.site_cells)
     batch_size = members if batch_size is None else int(batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
     mesh = device_mesh(devices)
     device_count = 1 if mesh is None else mesh.size
     batch_size = -(-batch_size // device_count) * device_count  # a multiple of the device count
-
-    # Eager checks, once: the path stays in the supercell and the echo time.
-    probe = system
-    if potentials is not None:
-        widest = int(np.argmax(np.asarray(jax.vmap(lambda p: p.range)(potentials))))
-        probe = eqx.tree_at(lambda s: s.potential, system, jax.tree_util.tree_map(lambda x: x[widest], potentials))
-    for impact in np.unique(impacts, axis=0):
-        geometry = pass_geometry(probe, direction, impact)
-        _check_inside(probe, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")
-    geometry = pass_geometry(probe, direction, impacts[0])
-    echo = supercell_echo_time(system.lattice, supercell)
-    slow = float(geometry.path_length) / float(speeds.min())
-    if slow > echo:
-        affected = speeds[float(geometry.path_length) / speeds > echo]
-        warnings.warn(
-            f"{affected.size} of {members} passes (speeds <= {affected.max():.3g}) last longer than τ ≈ {echo:.3g}, "
-            f"the time sound needs to go around the periodic supercell {supercell}: finite-size echoes return "
-            "before those ions leave. Use a larger supercell (or the memory engine) if that matters.",
-            EchoWarning,
-            stacklevel=2,
-        )
+    _check_paths(system, supercell, speeds, impacts, potentials, direction)
 
     options = dict(solver_options)
     options.setdefault("max_frequency", system.lattice.max_frequency(supercell))
-    options["check_echo"] = False
     options["direction"] = tuple(float(x) for x in np.asarray(direction, float).reshape(3))
     potential_axis = None if potentials is None else 0
 
@@ -189,17 +157,10 @@ def sweep_passes(
             _save_checkpoint(checkpoint, fingerprint, outputs)
     fields = [np.concatenate(column) for column in zip(*outputs)]
     sweep = SweepResult(speeds, np.asarray(impacts), *fields)
-    failed = np.flatnonzero(sweep.result != 0)
-    if failed.size:
-        reasons = "; ".join(f"member {i} (speed {speeds[i]:.4g}): {RESULT_CODES[int(sweep.result[i])]}" for i in failed[:10])
-        warnings.warn(
-            f"{failed.size} pass(es) failed: {reasons}. Their losses are not meaningful; the others are kept.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    kinetic = float(system.mass_ratio) * speeds**2 / (8 * np.pi**2)
+    warn_failed_members(sweep.status, lambda i: f"speed {speeds[i]:.4g}")
+    kinetic = np.asarray(kinetic_energy(float(system.mass_ratio), speeds[:, None]))
     leaky = np.flatnonzero(
-        (sweep.result == 0) & (np.abs(sweep.energy_drift) > energy_tolerance * np.maximum(np.abs(sweep.loss), 1e-12 * kinetic))
+        (sweep.status == 0) & (np.abs(sweep.energy_drift) > energy_tolerance * np.maximum(np.abs(sweep.loss), 1e-12 * kinetic))
     )
     if leaky.size:
         warnings.warn(
@@ -211,7 +172,46 @@ def sweep_passes(
     return sweep
 
 
-_FIELDS = ("loss", "framework_energy", "energy_drift", "end_time", "stopped_by_event", "num_steps", "result")
+def _check_members(speeds, impacts, potentials):
+    """The speeds ``(members,)`` (> 0), the impacts broadcast to ``(members, 3)``, and the batch axis of the
+    potentials."""
+    speeds = np.atleast_1d(np.asarray(speeds, dtype=float))
+    if speeds.ndim != 1 or speeds.size == 0:
+        raise ValueError(f"speeds must be a non-empty 1D sequence; got shape {speeds.shape}.")
+    check_positive("speeds", speeds)
+    members = speeds.size
+    impacts = np.zeros(3) if impacts is None else np.asarray(impacts, dtype=float)
+    if impacts.shape == (3,):
+        impacts = np.broadcast_to(impacts, (members, 3))
+    if impacts.shape != (members, 3):
+        raise ValueError(f"impacts must have shape (3,) or ({members}, 3); got {impacts.shape}.")
+    if potentials is not None:
+        sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree_util.tree_leaves(potentials)}
+        if sizes != {members}:
+            raise ValueError(f"every array leaf of potentials must have a leading axis of length {members}; got {sizes}.")
+    return speeds, impacts
+
+
+def _check_paths(system: System, supercell, speeds, impacts, potentials, direction) -> None:
+    """Eager checks, once for the whole sweep: every path stays in the supercell (with the widest
+    potential), and a warning for the passes that outlast the supercell's echo time."""
+    probe = system
+    if potentials is not None:
+        widest = int(np.argmax(np.asarray(jax.vmap(lambda p: p.range)(potentials))))
+        probe = eqx.tree_at(lambda s: s.potential, system, jax.tree_util.tree_map(lambda x: x[widest], potentials))
+    for impact in np.unique(impacts, axis=0):
+        geometry = pass_geometry(probe, direction, impact)
+        check_inside(probe, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")
+    geometry = pass_geometry(probe, direction, impacts[0])
+    transits = float(geometry.path_length) / speeds
+    slow = speeds[transits > supercell_echo_time(system.lattice, supercell)]
+    if slow.size:
+        warn_echo(system.lattice, supercell, float(transits.max()),
+                  what=f"{slow.size} of {speeds.size} passes (speeds <= {slow.max():.3g}) outlast the echo; the slowest "
+                  f"(speed {speeds.min():.3g})", stacklevel=4)
+
+
+_FIELDS = ("loss", "framework_energy", "energy_drift", "end_time", "stopped_by_event", "num_steps", "status")
 
 
 def _load_checkpoint(path, fingerprint: str) -> list:

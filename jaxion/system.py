@@ -18,7 +18,7 @@ from jaxtyping import Array, Float
 
 from ._validation import check_cells, check_finite, check_positive, is_concrete
 from .lattice import Lattice
-from .potential import PairPotential
+from .potential import AbstractPairPotential
 
 __all__ = [
     "System",
@@ -38,11 +38,11 @@ class System(eqx.Module):
     """Ion + framework: ``lattice``, interacting ``sites``, pair ``potential`` and ``mass_ratio`` μ = M/m."""
 
     lattice: Lattice
-    potential: PairPotential
+    potential: AbstractPairPotential
     sites: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     mass_ratio: Float[Array, ""]
 
-    def __init__(self, lattice: Lattice, potential: PairPotential, sites=None, mass_ratio: float = 1.0):
+    def __init__(self, lattice: Lattice, potential: AbstractPairPotential, sites=None, mass_ratio: float = 1.0):
         if not isinstance(lattice, Lattice):
             raise ValueError(f"lattice must be a jaxion Lattice (e.g. jaxion.chain3d()); got {type(lattice).__name__}.")
         self.lattice = lattice
@@ -56,8 +56,8 @@ class System(eqx.Module):
     def __check_init__(self):
         if not isinstance(self.lattice, Lattice):
             raise ValueError(f"lattice must be a jaxion Lattice; got {type(self.lattice).__name__}.")
-        if not isinstance(self.potential, PairPotential):
-            raise ValueError(f"potential must be a jaxion PairPotential; got {type(self.potential).__name__}.")
+        if not isinstance(self.potential, AbstractPairPotential):
+            raise ValueError(f"potential must be a jaxion AbstractPairPotential; got {type(self.potential).__name__}.")
         if len(self.sites) == 0:
             raise ValueError("sites must list at least one interacting site.")
         if len(set(self.sites)) != len(self.sites):
@@ -74,13 +74,13 @@ class System(eqx.Module):
         return self.lattice.positions(self.site_cells)
 
     def interaction_energy(
-        self, ion_position: Float[Array, "3"], site_displacements: Float[Array, "sites dof"]
+        self, ion_position: Float[Array, 3], site_displacements: Float[Array, "sites dof"]
     ) -> Float[Array, ""]:
         """``Φ(ρ, σ) = Σ_a φ(R_a + P ρ_a − σ)`` (paper 1, Sec. III)."""
         moved = self.site_positions() + site_displacements @ self.lattice.polarisation_matrix.T
         return jnp.sum(self.potential.energy(moved - ion_position))
 
-    def landscape(self, ion_position: Float[Array, "... 3"]) -> Float[Array, "..."]:
+    def landscape(self, ion_position: Float[Array, "... 3"]) -> Float[Array, ...]:
         """The static landscape ``Φ(0, σ)`` seen by the ion with the framework at rest."""
         separations = self.site_positions() - jnp.asarray(ion_position, float)[..., None, :]
         return jnp.sum(self.potential.energy(separations), axis=-1)
@@ -149,9 +149,9 @@ def sites_near_line(
 class PassGeometry(eqx.Module):
     """A straight pass: start point, unit direction, and the stop plane (distance along ``direction``)."""
 
-    start: Float[Array, "3"]
-    direction: Float[Array, "3"]
-    stop_point: Float[Array, "3"]
+    start: Float[Array, 3]
+    direction: Float[Array, 3]
+    stop_point: Float[Array, 3]
     path_length: Float[Array, ""]
 
 

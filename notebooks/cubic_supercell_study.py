@@ -41,7 +41,8 @@ def main() -> None:
         losses[n] = np.where(sweep.ok, sweep.loss, np.nan)
         drifts[n] = sweep.energy_drift
         echo = jx.supercell_echo_time(system.lattice, (n, n, n))
-        print(f"{n}^3: {times[n]:.1f} s, echo after tau = {echo:.2f}, losses s=0: {np.array2string(losses[n][:speeds.size], precision=3)}", flush=True)
+        head = np.array2string(losses[n][: speeds.size], precision=3)
+        print(f"{n}^3: {times[n]:.1f} s, echo after tau = {echo:.2f}, losses s=0: {head}", flush=True)
     theory = None
     try:
         from jaxion.theory import mode_sum_loss  # (1.13), when available
@@ -72,7 +73,8 @@ def main() -> None:
     fig.savefig(args.out / "cubic_supercell_study.png", dpi=120)
     save_npz(args.out / "cubic_supercell_study.npz", speeds=all_speeds, impacts=impacts,
              **{f"loss_{n}": losses[n] for n in sizes}, **{f"drift_{n}": drifts[n] for n in sizes})
-    save_json(args.out / "cubic_supercell_study.json", run_metadata({"sizes": sizes, "speeds": speeds, "width": args.width}, sum(times.values())))
+    parameters = {"sizes": sizes, "speeds": speeds, "width": args.width}
+    save_json(args.out / "cubic_supercell_study.json", run_metadata(parameters, sum(times.values())))
 
 
 if __name__ == "__main__":

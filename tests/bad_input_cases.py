@@ -73,7 +73,7 @@ def _cubic():
 
 
 def _kernels():
-    from jaxion.theory import kernels
+    from jaxion import kernels
 
     return kernels
 
@@ -289,13 +289,13 @@ CASES: list[Case] = [
          ValueError, r"block_steps must be a positive integer", "memory engine fft block_steps = 0", "jx.simulate_memory"),
     Case("kernel-method-unknown", lambda: _kernels().kernel_by_differences(jx.simple_cubic(), np.zeros((1, 3), int), [0.0, 0.1], 8,
                                                                           method="fast"),
-         ValueError, r"unknown method 'fast'", "kernel method 'fast'", "theory.kernels.kernel_by_differences"),
+         ValueError, r"unknown method 'fast'", "kernel method 'fast'", "jaxion.kernels.kernel_by_differences"),
     Case("kernel-binned-chain", lambda: _kernels().kernel_by_differences(jx.chain(10.0), np.zeros((1, 1), int), [0.0, 0.1], 8,
                                                                         method="binned"),
-         ValueError, r"needs a 2D or 3D lattice", "binned kernel of a chain", "theory.kernels.kernel_by_differences"),
+         ValueError, r"needs a 2D or 3D lattice", "binned kernel of a chain", "jaxion.kernels.kernel_by_differences"),
     Case("kernel-sum-grid-too-large", lambda: _kernels().kernel_by_differences(jx.simple_cubic(), np.zeros((1, 3), int), [0.0, 0.1, 0.3],
                                                                               400, method="sum"),
-         ValueError, r"more than the mode-by-mode sum holds", "mode sum on a 400³ grid", "theory.kernels.kernel_by_differences"),
+         ValueError, r"more than the mode-by-mode sum holds", "mode sum on a 400³ grid", "jaxion.kernels.kernel_by_differences"),
     Case("memory-dt-too-large", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=0.1),
          ValueError, r"dt = 0\.1 is too large.*ω_max·dt <= ", "memory engine dt = 0.1 with ω_max = 10", "jx.simulate_memory"),
     Case("memory-longer-than-kernel", _memory_longer_than_kernel, ValueError,
@@ -407,12 +407,12 @@ BATCH_AND_RESUME_CASES: list[Case] = [
          "jx.simulate_local_batch"),
     Case("local-batch-chunk-zero", lambda: jx.simulate_local_batch(_local_model(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, chunk_size=0),
          ValueError, r"chunk_size must be a positive integer", "chunk_size 0", "jx.simulate_local_batch"),
-    Case("memory-batch-thermal", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, 1e-3,
+    Case("memory-batch-thermal", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, dt=1e-3,
                                                                   thermal=object()),
          ValueError, r"takes no thermal bath", "a thermal bath given to the batch of independent runs", "jx.simulate_memory_batch"),
-    Case("memory-batch-bias-per-member", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, 1e-3,
-                                                                          constraint=[0, 0, 1], bias=np.ones((2, 3))),
-         ValueError, r"bias must be a scalar or a \(3,\) vector shared by every member", "a bias per member",
+    Case("memory-batch-bias-per-member", lambda: jx.simulate_memory_batch(_paper2_chain(), _LINE_STARTS, _LINE_VELOCITIES, 1.0, dt=1e-3,
+                                                                          constraint=[0, 0, 1], bias_force=np.ones((2, 3))),
+         ValueError, r"bias_force must be a scalar or a \(3,\) vector shared by every member", "a bias per member",
          "jx.simulate_memory_batch"),
     Case("resumable-segment-zero", lambda: jx.simulate_resumable(_chain(), (200,), [0, 0, -7.0], [0, 0, 10.0], 1.0,
                                                                  checkpoint=tempfile.mktemp(suffix=".npz"), segment=0.0),
@@ -421,11 +421,14 @@ BATCH_AND_RESUME_CASES: list[Case] = [
                                                                   checkpoint=None, segment=0.5),
          ValueError, r"checkpoint must be a file path", "no checkpoint path", "jx.simulate_resumable"),
     Case("memory-supercell-blocked", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3,
-                                                                supercell=40, method="blocked"),
+                                                                supercell=(40,), method="blocked"),
          ValueError, r"supercell .* needs method='direct'", "a periodic supercell with the blocked method", "jx.simulate_memory"),
     Case("memory-supercell-too-small", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3,
-                                                                  supercell=2),
-         ValueError, r"supercell must be an integer number of cells per axis >= 3", "supercell 2", "jx.simulate_memory"),
+                                                                  supercell=(2,)),
+         ValueError, r"every supercell size must be >= 3", "supercell 2", "jx.simulate_memory"),
+    Case("memory-save-times-off-grid", lambda: jx.simulate_memory(_paper2_chain(), [0, 0, -7.0], [0, 0, 10.0], 1.0, dt=1e-3,
+                                                                  save_times=[0.0, 0.0105]),
+         ValueError, r"save_times must be multiples of dt", "save time 0.0105 between steps of 1e-3", "jx.simulate_memory"),
     Case("kernel-boundary-unknown", lambda: jx.response_kernel(jx.chain(), [[0]], [0.0, 0.1], points_per_axis=8, boundary="open"),
          ValueError, r"unknown boundary 'open'", "zone grid boundary 'open'", "jx.response_kernel"),
     Case("cli-negative-speed", _command("--speeds", "-1,2"), CommandError, r"exit 2: .*speeds must be",

@@ -4,7 +4,6 @@ that names the parameter; the known gaps (files owned by others) are strict expe
 import re
 
 import pytest
-
 from bad_input_cases import CASES, KNOWN_GAPS, Case, run_case
 
 

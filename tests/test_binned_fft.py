@@ -1,6 +1,6 @@
 """Long 3D runs of the memory engine: the binned kernel and the FFT convolution.
 
-(a) ``theory.binned.binned_kernel`` (symmetry folding + frequency bins + FFT in time) against the
+(a) ``jaxion.kernels.binned_kernel`` (symmetry folding + frequency bins + FFT in time) against the
     mode-by-mode zone sum ``kernel_by_differences(method="sum")`` on the same grid, for site sets with
     every kind of symmetry, both grid boundaries and even/odd grids; (b) ``simulate_memory(method="fft")``
     (hierarchical FFT blocks) against the quadratic ``method="direct"`` on the same table: 3D, chain,
@@ -16,8 +16,7 @@ import pytest
 
 import jaxion as jx
 from jaxion.dynamics.memory import simulate_memory
-from jaxion.theory.binned import binned_kernel, symmetry_folding
-from jaxion.theory.kernels import _site_differences, kernel_by_differences, precompute_kernel
+from jaxion.kernels import binned_kernel, kernel_by_differences, precompute_kernel, site_differences, symmetry_folding
 
 SITE_SETS = {
     "line": jx.line_sites(4),
@@ -41,7 +40,7 @@ def test_binned_kernel_equals_the_mode_sum(sites, boundary, points):
     times up to τ = 3.2 (long enough for the Taylor series in each bin to matter: 2πτδω/2 ≈ 0.1). Both
     boundaries on even and odd grids (an odd twisted grid holds q = π, an even periodic one q = π and 0)."""
     lattice = jx.simple_cubic(15.0, 5.0, 2.0)
-    differences, _ = _site_differences(np.asarray(SITE_SETS[sites]).reshape(-1, 3))
+    differences, _ = site_differences(np.asarray(SITE_SETS[sites]).reshape(-1, 3))
     dt, count = 0.004, 800
     reference = kernel_by_differences(lattice, differences, dt * np.arange(count), points, boundary=boundary, method="sum")
     binned = binned_kernel(lattice, differences, dt, count, points, boundary=boundary)
@@ -89,7 +88,7 @@ def test_symmetry_folding_of_the_paper_site_sets():
     lattice = jx.simple_cubic(15.0, 5.0, 2.0)
 
     def folding(cells):
-        differences, _ = _site_differences(np.asarray(cells).reshape(-1, 3))
+        differences, _ = site_differences(np.asarray(cells).reshape(-1, 3))
         return symmetry_folding(lattice, differences)
 
     assert folding(jx.line_sites(8)) == ((0, 1, 2), ((0, 1),))
@@ -131,16 +130,16 @@ def test_fft_convolution_equals_the_direct_sum_in_3d():
     system = _fig6_system()
     dt, duration = 0.005, 12.0
     kernel = precompute_kernel(system.lattice, system.site_cells, dt, duration, points_per_axis=16, cache=False)
-    kwargs = dict(constraint=[0, 0, 1], kernel=kernel, allow_recurrence=True, save_every=4)
-    direct = simulate_memory(system, *FIG6_START, duration, dt, method="direct", **kwargs)
-    fft = simulate_memory(system, *FIG6_START, duration, dt, method="fft", **kwargs)
+    kwargs = dict(dt=dt, constraint=[0, 0, 1], kernel=kernel, allow_recurrence=True, save_times=dt * np.arange(0, 2401, 4))
+    direct = simulate_memory(system, *FIG6_START, duration, method="direct", **kwargs)
+    fft = simulate_memory(system, *FIG6_START, duration, method="fft", **kwargs)
     assert fft.method == "fft" and fft.block_steps == 64
     np.testing.assert_allclose(fft.ts, direct.ts)
     np.testing.assert_allclose(fft.ion_positions, direct.ion_positions, atol=1e-11, rtol=0)
     np.testing.assert_allclose(fft.site_displacements, direct.site_displacements, atol=1e-12, rtol=0)
     np.testing.assert_allclose(fft.energy_error, direct.energy_error, atol=1e-11)
     assert np.max(np.abs(fft.energy_error)) < 2e-3 * np.max(fft.framework_work)  # dt² error of the trapezoid sum
-    odd = simulate_memory(system, *FIG6_START, duration, dt, method="fft", block_steps=37, **kwargs)  # partial last block
+    odd = simulate_memory(system, *FIG6_START, duration, method="fft", block_steps=37, **kwargs)  # partial last block
     np.testing.assert_allclose(odd.ion_positions, direct.ion_positions, atol=1e-11, rtol=0)
 
 
@@ -148,8 +147,8 @@ def test_fft_convolution_on_a_chain_with_truncated_memory_and_bias():
     """Paper 2's chain, a trapped biased ion: fft equals direct with the full memory and with a truncated
     one (``memory_length``: the table is zero past it)."""
     system = jx.System(jx.chain(10.0, spacing=40.0), jx.Gaussian(-2.0, 4.0), np.arange(-1, 2)[:, None])
-    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 2.0], 2.0, 1 / 600)
-    kwargs = dict(constraint=[0, 0, 1], bias=0.01 / 40, save_every=30, cache=False)
+    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 2.0], 2.0)
+    kwargs = dict(dt=1 / 600, constraint=[0, 0, 1], bias_force=0.01 / 40, save_times=np.arange(0, 1201, 30) / 600, cache=False)
     for memory_length in (None, 0.4):
         direct = simulate_memory(*args, method="direct", memory_length=memory_length, **kwargs)
         fft = simulate_memory(*args, method="fft", memory_length=memory_length, **kwargs)
@@ -162,14 +161,14 @@ def test_fft_batch_and_thermal_ensemble_equal_the_direct_ones():
     system = jx.System(jx.chain3d(99 / 4, confinement_parallel=1.0), jx.Gaussian(-0.5, 1.0), [[0], [1]])
     starts = np.array([[0.0, 0.3, 0.4], [0.0, -0.2, 0.5]])
     velocities = np.array([[0.0, 0.0, 0.5], [0.0, 0.4, 0.0]])
-    kwargs = dict(save_every=20, points_per_axis=64, allow_recurrence=True, cache=False)
-    direct = jx.simulate_memory_batch(system, starts, velocities, 1.0, 2e-3, method="direct", **kwargs)
-    fft = jx.simulate_memory_batch(system, starts, velocities, 1.0, 2e-3, method="fft", block_steps=16, **kwargs)
+    kwargs = dict(dt=2e-3, save_times=2e-3 * np.arange(0, 501, 20), points_per_axis=64, allow_recurrence=True, cache=False)
+    direct = jx.simulate_memory_batch(system, starts, velocities, 1.0, method="direct", **kwargs)
+    fft = jx.simulate_memory_batch(system, starts, velocities, 1.0, method="fft", block_steps=16, **kwargs)
     np.testing.assert_allclose(fft.ion_positions, direct.ion_positions, atol=1e-12, rtol=0)
     bath = jx.ThermalBath(temperature=0.5, key=jax.random.split(jax.random.PRNGKey(1), 2))
     one = dict(kwargs, thermal=bath)
-    direct = simulate_memory(system, starts[0], velocities[0], 1.0, 2e-3, method="direct", **one)
-    fft = simulate_memory(system, starts[0], velocities[0], 1.0, 2e-3, method="fft", block_steps=16, **one)
+    direct = simulate_memory(system, starts[0], velocities[0], 1.0, method="direct", **one)
+    fft = simulate_memory(system, starts[0], velocities[0], 1.0, method="fft", block_steps=16, **one)
     assert fft.ion_positions.shape[0] == 2
     np.testing.assert_allclose(fft.ion_positions, direct.ion_positions, atol=1e-12, rtol=0)
 
@@ -186,16 +185,17 @@ def test_binned_infinite_kernel_and_fft_match_the_full_engine_before_the_echo():
     start, velocity = [0.0, 0.0, 3.0], [0.0, 0.0, 3.0]
     size = (16, 16, 16)
     echo = jx.supercell_echo_time(system.lattice, size)
-    memory = simulate_memory(system, start, velocity, 3.0, 5e-4, constraint=[0, 0, 1], save_every=20, cache=False)
+    memory = simulate_memory(system, start, velocity, 3.0, dt=5e-4, constraint=[0, 0, 1], save_times=5e-4 * np.arange(0, 6001, 20),
+                             cache=False)
     assert memory.method == "fft" and memory.valid_time >= 3.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jx.EchoWarning)
-        full = jx.simulate(system, size, start, velocity, float(memory.ts[-1]), constraint=[0, 0, 1], save_times=memory.ts,
+        full = jx.simulate(system, size, start, velocity, float(memory.ts[-1]), constraint=[0, 0, 1], save_times=np.asarray(memory.ts),
                            max_steps=10**6, rtol=1e-11, atol=1e-13)
-    early = memory.ts <= echo
+    early = np.asarray(memory.ts) <= echo
     difference = np.max(np.abs(memory.ion_positions[early] - np.asarray(full.ion_positions)[early]))
     assert difference < 1e-6, difference
-    late = memory.ts > echo + 0.5
+    late = np.asarray(memory.ts) > echo + 0.5
     assert np.max(np.abs(memory.ion_positions[late] - np.asarray(full.ion_positions)[late])) > 100 * difference
 
 
@@ -205,6 +205,6 @@ def test_binned_infinite_kernel_and_fft_match_the_full_engine_before_the_echo():
 def test_fft_bad_input():
     system = _fig6_system(2)
     with pytest.raises(ValueError, match="block_steps"):
-        simulate_memory(system, [0, 0, 1.0], [0, 0, 1.0], 0.1, 1e-3, constraint=[0, 0, 1], method="fft", block_steps=0, cache=False)
+        simulate_memory(system, [0, 0, 1.0], [0, 0, 1.0], 0.1, dt=1e-3, constraint=[0, 0, 1], method="fft", block_steps=0, cache=False)
     with pytest.raises(ValueError, match="valid options"):
-        simulate_memory(system, [0, 0, 1.0], [0, 0, 1.0], 0.1, 1e-3, method="fast", cache=False)
+        simulate_memory(system, [0, 0, 1.0], [0, 0, 1.0], 0.1, dt=1e-3, method="fast", cache=False)

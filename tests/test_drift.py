@@ -29,17 +29,18 @@ def _run(amplitude, speed, duration):
     count = int(np.ceil((SPACING / 2 + 1.2 * speed * duration) / SPACING)) + 3
     system = jx.System(lattice, jx.Gaussian(amplitude, WIDTH), np.arange(-2, count)[:, None])
     out = simulate_memory(
-        system, [0, 0, SPACING / 2], [0, 0, speed], duration, DT, constraint=[0, 0, 1], bias=BETA / SPACING, save_every=10,
-        method="blocked", all_sites_interact=True,
+        system, [0, 0, SPACING / 2], [0, 0, speed], duration, dt=DT, constraint=[0, 0, 1], bias_force=BETA / SPACING,
+        save_times=DT * np.arange(0, round(duration / DT) + 1, 10), method="blocked", all_sites_interact=True,
     )
-    z, v = out.ion_positions[:, 2], out.ion_velocities[:, 2]
+    z, v = np.asarray(out.ion_positions[:, 2]), np.asarray(out.ion_velocities[:, 2])
     assert np.all(np.diff(z) > 0), "the ion turned back"
     mids = SPACING / 2 + SPACING * np.arange(1, int(z.max() // SPACING) + 1)
     mids = mids[mids < z[-1]]
     i = np.searchsorted(z, mids)
     f = (mids - z[i - 1]) / (z[i] - z[i - 1])
     v_mid = v[i - 1] + f * (v[i] - v[i - 1])
-    t_mid = out.ts[i - 1] + f * (out.ts[i] - out.ts[i - 1])
+    ts = np.asarray(out.ts)
+    t_mid = ts[i - 1] + f * (ts[i] - ts[i - 1])
     return t_mid, v_mid, out
 
 

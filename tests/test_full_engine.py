@@ -103,9 +103,15 @@ def test_batched_members_do_not_disturb_each_other():
         warnings.simplefilter("ignore", jx.EchoWarning)
         sweep = jx.sweep_passes(system, speeds, (200,), progress=False)
         assert list(sweep.stopped_by_event) == [False, True, True]
+        geometry = jx.pass_geometry(system)
+        # the reflected ion runs to the time limit; the others end when they cross the stop plane
+        assert sweep.end_time[0] == pytest.approx(3.0 * float(geometry.path_length) / speeds[0], rel=1e-12)
         for i in (1, 2):
             alone = jx.simulate_pass(system, speeds[i], (200,))
             assert float(alone.loss) == pytest.approx(sweep.loss[i], rel=1e-8)
+            assert float(alone.end_time) == pytest.approx(sweep.end_time[i], rel=1e-10)
+            crossed = float(np.dot(np.asarray(alone.final_state.ion_position - geometry.stop_point), np.asarray(geometry.direction)))
+            assert abs(crossed) < 1e-9  # the final state is on the stop plane
 
 
 def test_sweep_over_widths_with_batched_potentials():

@@ -2,8 +2,9 @@
 for bit, and no partial result file is left behind (result files are written atomically).
 
 The subprocess test runs the real ``jaxion`` command three times (reference, killed, resumed; about
-110 s on a busy 2-core CPU, so it is marked ``slow``: ``pytest -m slow tests/test_kill_resume.py``). The in-process variant interrupts the same command from inside (an
-exception right after a checkpoint write, like a crash) and runs in a fraction of that time.
+110 s on a busy 2-core CPU, so it is marked ``slow``: ``pytest -m slow tests/test_kill_resume.py``). The
+in-process variant interrupts the same command from inside (an exception right after a checkpoint write,
+like a crash) and runs in a fraction of that time.
 """
 
 import subprocess
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import sigkill_when, subprocess_env
 
 import jaxion.sweep
 from jaxion.cli import main
-from processes import sigkill_when, subprocess_env
 
 ARGS = ["run", "--supercell", "200", "--speeds", "3:12:6", "--impacts", "1", "--batch-size", "1", "--no-progress"]
 CHECKPOINT = ".checkpoint_s1.npz"

@@ -8,7 +8,7 @@ import pytest
 
 import jaxion as jx
 from jaxion.dynamics.local import simulate_local, time_local_model
-from jaxion.theory.modes import low_speed_loss, recoil_matrix
+from jaxion.theory.low_speed import low_speed_loss, recoil_matrix
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_energy_conserved_without_drag(softening, cubic_recoil):
     system = jx.System(jx.simple_cubic(), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
     model = time_local_model(system, softening=softening, drag=False, recoil=cubic_recoil)
     out = simulate_local(model, [0.0, 0.0, 7.0], [0.0, 0.0, 7.5], 5.0, constraint=[0, 0, 1])
-    assert int(out.result) == 0
+    assert int(out.status) == 0
     kinetic = 7.5**2 / (8 * np.pi**2)
     assert float(jnp.max(jnp.abs(out.energy - out.energy[0]))) < 1e-8 * kinetic
     assert float(out.dissipated[-1]) == 0.0
@@ -66,10 +66,12 @@ def test_batched_initial_conditions(cubic_recoil):
     model = time_local_model(system, recoil=cubic_recoil, greens=jnp.zeros((8, 8, 3, 3)), softening="half")
     speeds = jnp.array([5.0, 7.5])
     batch = jax.vmap(
-        lambda v: simulate_local(model, jnp.array([0.0, 0.0, 7.0]), jnp.array([0.0, 0.0, 1.0]) * v, 2.0, constraint=jnp.array([0.0, 0.0, 1.0]))
+        lambda v: simulate_local(
+            model, jnp.array([0.0, 0.0, 7.0]), jnp.array([0.0, 0.0, 1.0]) * v, 2.0, constraint=jnp.array([0.0, 0.0, 1.0])
+        )
     )(speeds)
     alone = simulate_local(model, [0.0, 0.0, 7.0], [0.0, 0.0, 7.5], 2.0, constraint=[0, 0, 1])
-    np.testing.assert_allclose(batch.positions[1], alone.positions, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(batch.ion_positions[1], alone.ion_positions, rtol=1e-8, atol=1e-10)
 
 
 def test_bad_input():
@@ -122,10 +124,10 @@ def test_batch_equals_single_solves(cubic_recoil):
     starts = np.array([[0.0, 0.0, 7.0], [0.0, 0.0, 6.9], [0.0, 0.0, 7.2]])
     velocities = np.array([[0.0, 0.0, 7.5], [0.0, 0.0, 5.0], [0.0, 0.0, 9.0]])
     batch = jx.simulate_local_batch(model, starts, velocities, 4.0, constraint=[0, 0, 1])
-    assert batch.positions.shape == (3, 301, 3) and batch.result.shape == (3,)
+    assert batch.ion_positions.shape == (3, 301, 3) and batch.status.shape == (3,)
     for member in range(3):
         alone = simulate_local(model, starts[member], velocities[member], 4.0, constraint=[0, 0, 1])
-        np.testing.assert_allclose(batch.positions[member], alone.positions, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(batch.ion_positions[member], alone.ion_positions, rtol=0, atol=1e-8)
         np.testing.assert_allclose(batch.dissipated[member], alone.dissipated, rtol=1e-7, atol=1e-14)
     with pytest.raises(ValueError, match=r"members \[1\]"):
         jx.simulate_local_batch(model, starts, velocities + np.array([[0, 0, 0], [0.1, 0, 0], [0, 0, 0]]), 4.0,

@@ -8,7 +8,7 @@ import pytest
 
 import jaxion as jx
 from jaxion import materials as mt
-from jaxion.theory.modes import recoil_matrix
+from jaxion.theory.low_speed import recoil_matrix
 
 
 def test_isotropic_christoffel_and_recoil_closed_form():
@@ -35,9 +35,9 @@ def test_si_conversion_of_recoil_matrix_1_28():
     """(2π/(mΩ³)) M of (1.23) equals M_phys of (1.28) computed in SI from the same lattice."""
     lattice = jx.simple_cubic(15.0, 5.0, 2.0)
     units = mt.DimensionlessUnits(mass=7 * mt.AMU, frequency=2 * np.pi * 5e12)
-    l = float(units.length)
-    voigt_si = mt.lattice_elastic_constants(lattice) * float(units.energy) / l**3
-    density_si = units.mass / (2.0 * l) ** 3
+    length = float(units.length)
+    voigt_si = mt.lattice_elastic_constants(lattice) * float(units.energy) / length**3
+    density_si = units.mass / (2.0 * length) ** 3
     phys = mt.recoil_matrix_from_elastic(voigt_si, density_si)
     expected = 2 * np.pi / (units.mass * units.frequency**3) * np.asarray(recoil_matrix(lattice))
     np.testing.assert_allclose(phys, expected, rtol=1e-8, atol=1e-10 * np.max(np.abs(expected)))
@@ -59,7 +59,9 @@ def test_screening_is_batched_and_differentiable():
     w = lambda rho: mt.energy_per_hop(mt.Material(si.elastic_constants, rho), landscape, start, end, 800.0)
     rho = si.density
     np.testing.assert_allclose(jax.grad(w)(rho) * rho / w(rho), 0.5, rtol=1e-8)
-    scale = lambda s: mt.energy_per_hop(si, mt.GaussianLandscape(landscape.sites, s * landscape.amplitudes, landscape.widths), start, end, 800.0)
+    scale = lambda s: mt.energy_per_hop(  # noqa: E731
+        si, mt.GaussianLandscape(landscape.sites, s * landscape.amplitudes, landscape.widths), start, end, 800.0
+    )
     np.testing.assert_allclose(jax.grad(scale)(1.0) / scale(1.0), 2.0, rtol=1e-8)
 
 

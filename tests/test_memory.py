@@ -8,13 +8,15 @@
 
 import warnings
 
+import jax
 import numpy as np
 import pytest
 from scipy.integrate import quad
 
 import jaxion as jx
-from jaxion.dynamics.memory import simulate_memory
-from jaxion.theory.kernels import (
+from jaxion.dynamics._common import AbstractResult, SimulationError
+from jaxion.dynamics.memory import MemoryResult, simulate_memory
+from jaxion.kernels import (
     default_points_per_axis,
     kernel_by_differences,
     kernel_valid_time,
@@ -24,6 +26,11 @@ from jaxion.theory.kernels import (
 
 OMEGA_FAST = 10.0
 PAPER2_COUPLING = (OMEGA_FAST**2 - 1) / 4
+
+
+def every(duration, dt, steps):
+    """``save_times`` every ``steps`` steps of ``dt`` within ``[0, duration]``."""
+    return dt * np.arange(0, int(np.floor(duration / dt + 1e-9)) + 1, steps)
 
 
 # ----------------------------------------------------------------------------- (a) kernels
@@ -130,12 +137,13 @@ def _compare_with_full(system, supercell, start, velocity, dt, constraint, metho
     """Memory engine vs the full engine (1.3)–(1.4) on a periodic supercell, up to 0.9 × its echo time
     (``jaxion.supercell_echo_time``). The last tenth is left out: the returning wave front at the
     fastest group velocity is an Airy front whose precursor reaches the site ≈ 10 (v τ)^{1/3} cells
-    ahead of it (see ``jaxion.theory.kernels``), and the full engine's trajectory departs from the
+    ahead of it (see ``jaxion.kernels``), and the full engine's trajectory departs from the
     infinite lattice's there (by ~1e-5 for the trapped ion on the chain)."""
     echo = 0.9 * jx.supercell_echo_time(system.lattice, supercell)
-    save_every = max(1, int(round(0.02 / dt)))
-    memory = simulate_memory(system, start, velocity, echo, dt, constraint=constraint, save_every=save_every, method=method, cache=False)
-    times = memory.ts[memory.ts <= echo]
+    save_times = every(echo, dt, max(1, int(round(0.02 / dt))))
+    memory = simulate_memory(system, start, velocity, echo, dt=dt, constraint=constraint, save_times=save_times, method=method, cache=False)
+    times = np.asarray(memory.ts)
+    assert times[-1] <= echo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jx.EchoWarning)
         full = jx.simulate(system, supercell, start, velocity, float(times[-1]), constraint=constraint, save_times=times, max_steps=10**6)
@@ -190,8 +198,8 @@ def test_paper2_single_pass_loss_matches_closed_form(amplitude):
     for speed in (30.0, 50.0, 80.0):
         duration = 40.0 / speed  # midpoint (−20) to midpoint (+20)
         result = simulate_memory(
-            system, [0, 0, -20.0], [0, 0, speed], duration, duration / 480, constraint=[0, 0, 1],
-            save_every=480, all_sites_interact=True, cache=False,
+            system, [0, 0, -20.0], [0, 0, speed], duration, dt=duration / 480, constraint=[0, 0, 1],
+            save_times=[0.0, duration], all_sites_interact=True, cache=False,
         )
         expected = float(jx.single_pass_loss_gaussian(speed, amplitude, 4.0, OMEGA_FAST))  # (2.26)
         assert abs(result.ion_positions[-1, 2] - 20.0) < 0.05
@@ -208,8 +216,9 @@ def test_direct_and_blocked_agree_with_bias_and_window():
     window of sites equals the direct quadratic sum; energy is conserved with the bias work counted."""
     lattice = jx.chain(OMEGA_FAST, spacing=40.0)
     system = jx.System(lattice, jx.Gaussian(2.0, 4.0), np.arange(-1, 12)[:, None])
-    args = (system, [0, 0, 20.0], [0, 0, 30.0], 8.0, 1 / 600)
-    kwargs = dict(constraint=[0, 0, 1], bias=0.01 / 40, save_every=60, all_sites_interact=True, cache=False)
+    args = (system, [0, 0, 20.0], [0, 0, 30.0], 8.0)
+    kwargs = dict(dt=1 / 600, constraint=[0, 0, 1], bias_force=0.01 / 40, save_times=every(8.0, 1 / 600, 60), all_sites_interact=True,
+                  cache=False)
     direct = simulate_memory(*args, method="direct", **kwargs)
     blocked = simulate_memory(*args, method="blocked", block_steps=120, **kwargs)
     assert blocked.window < 13  # a moving window, not all sites
@@ -225,7 +234,8 @@ def test_direct_and_blocked_agree_with_bias_and_window():
 def test_bias_alone_is_uniform_acceleration():
     """No interaction (Φ0 = 0): Verlet is exact for a constant force, σ = σ0 + v0 t + ½(4π²/μ) F t²."""
     system = jx.System(jx.chain(OMEGA_FAST, spacing=40.0), jx.Gaussian(0.0, 4.0), [[0], [1]], mass_ratio=2.0)
-    result = simulate_memory(system, [0, 0, 5.0], [0, 0, 1.0], 1.0, 1e-3, constraint=[0, 0, 1], bias=0.3, save_every=100, cache=False)
+    result = simulate_memory(system, [0, 0, 5.0], [0, 0, 1.0], 1.0, dt=1e-3, constraint=[0, 0, 1], bias_force=0.3,
+                             save_times=every(1.0, 1e-3, 100), cache=False)
     expected = 5.0 + result.ts + 0.5 * (4 * np.pi**2 / 2.0) * 0.3 * result.ts**2
     np.testing.assert_allclose(result.ion_positions[:, 2], expected, atol=1e-10)
 
@@ -237,9 +247,9 @@ def test_several_ions_are_independent_until_sound_connects_them():
     system = jx.System(lattice, jx.Gaussian(-0.5, 1.0), [[0], [60]])
     starts = np.array([[0.0, 0.3, 0.4], [0.2, 0.0, 60.3]])
     velocities = np.zeros((2, 3))
-    kwargs = dict(save_every=50, cache=False, points_per_axis=400)
-    both = simulate_memory(system, starts, velocities, 4.0, 1e-3, **kwargs)
-    alone = [simulate_memory(system, starts[i], velocities[i], 4.0, 1e-3, **kwargs) for i in range(2)]
+    kwargs = dict(dt=1e-3, save_times=every(4.0, 1e-3, 50), cache=False, points_per_axis=400)
+    both = simulate_memory(system, starts, velocities, 4.0, **kwargs)
+    alone = [simulate_memory(system, starts[i], velocities[i], 4.0, **kwargs) for i in range(2)]
     assert both.ion_positions.shape == (len(both.ts), 2, 3)
     early = both.ts < 1.5
     for i in range(2):
@@ -253,8 +263,8 @@ def test_memory_length_truncates_the_convolution():
     """``memory_length`` = the run reproduces the full memory exactly; a short one is an approximation
     (the chain's kernel decays only as τ^{−1/2}) that changes the trapped ion's motion slightly."""
     system = jx.System(jx.chain(OMEGA_FAST, spacing=40.0), jx.Gaussian(-2.0, 4.0), np.arange(-1, 2)[:, None])
-    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], 3.0, 1 / 600)
-    kwargs = dict(constraint=[0, 0, 1], save_every=60, method="direct", cache=False)
+    args = (system, [0.0, 0.0, 3.0], [0.0, 0.0, 0.0], 3.0)
+    kwargs = dict(dt=1 / 600, constraint=[0, 0, 1], save_times=every(3.0, 1 / 600, 60), method="direct", cache=False)
     full = simulate_memory(*args, **kwargs)
     same = simulate_memory(*args, memory_length=3.0, **kwargs)
     short = simulate_memory(*args, memory_length=0.5, **kwargs)
@@ -272,63 +282,106 @@ def test_bad_input_raises_value_errors_naming_the_parameter():
     start, speed = [0, 0, -20.0], [0, 0, 30.0]
     line = [0, 0, 1]
     with pytest.raises(ValueError, match="dt"):
-        simulate_memory(system, start, speed, 1.0, 0.0, constraint=line)
+        simulate_memory(system, start, speed, 1.0, dt=0.0, constraint=line)
     with pytest.raises(ValueError, match="dt"):
-        simulate_memory(system, start, speed, 1.0, -1e-3, constraint=line)
+        simulate_memory(system, start, speed, 1.0, dt=-1e-3, constraint=line)
     with pytest.raises(ValueError, match="dt"):  # ω_max dt = 0.5
-        simulate_memory(system, start, speed, 1.0, 0.05, constraint=line)
+        simulate_memory(system, start, speed, 1.0, dt=0.05, constraint=line)
     with pytest.raises(ValueError, match="duration"):
-        simulate_memory(system, start, speed, -1.0, 1e-3, constraint=line)
+        simulate_memory(system, start, speed, -1.0, dt=1e-3, constraint=line)
+    with pytest.raises(TypeError):  # dt is keyword-only and required
+        simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line)
     # a run longer than the precomputed kernel
     kernel = precompute_kernel(lattice, system.site_cells, 1 / 600, 0.5, cache=False)
     with pytest.raises(ValueError, match="duration"):
-        simulate_memory(system, start, speed, 1.0, 1 / 600, constraint=line, kernel=kernel, method="direct")
+        simulate_memory(system, start, speed, 1.0, dt=1 / 600, constraint=line, kernel=kernel, method="direct")
     with pytest.raises(ValueError, match="dt"):
-        simulate_memory(system, start, speed, 0.4, 1 / 500, constraint=line, kernel=kernel, method="direct")
+        simulate_memory(system, start, speed, 0.4, dt=1 / 500, constraint=line, kernel=kernel, method="direct")
     # a zone grid too coarse for the run
     with pytest.raises(ValueError, match="points_per_axis"):
-        simulate_memory(system, start, speed, 1.0, 1 / 600, constraint=line, points_per_axis=20)
-    # the ion leaves the tracked sites (every chain mass interacts): it reaches mass 3 (z = 120)
-    with pytest.raises(ValueError, match="system.sites"):
-        simulate_memory(system, start, speed, 5.0, 1 / 600, constraint=line, all_sites_interact=True, cache=False)
-    # ... or starts far from every tracked site, next to untracked ones
+        simulate_memory(system, start, speed, 1.0, dt=1 / 600, constraint=line, points_per_axis=20)
+    # the ion leaves the tracked sites (every chain mass interacts): it reaches mass 3 (z = 120) — a failed run,
+    # not a bad input: SimulationError with throw=True (the default), status 4 with throw=False
+    with pytest.raises(SimulationError, match="system.sites"):
+        simulate_memory(system, start, speed, 5.0, dt=1 / 600, constraint=line, all_sites_interact=True, cache=False)
+    left = simulate_memory(system, start, speed, 5.0, dt=1 / 600, constraint=line, all_sites_interact=True, cache=False, throw=False)
+    assert int(left.status) == 4 and not bool(left.ok) and "system.sites" in left.message
+    # ... or starts far from every tracked site, next to untracked ones (a bad input)
     with pytest.raises(ValueError, match="ion_position"):
-        simulate_memory(system, [0, 0, 400.0], speed, 1.0, 1 / 600, constraint=line, all_sites_interact=True, cache=False)
+        simulate_memory(system, [0, 0, 400.0], speed, 1.0, dt=1 / 600, constraint=line, all_sites_interact=True, cache=False)
     # a block window too narrow for a fast ion
     long_system = jx.System(lattice, jx.Gaussian(0.5, 4.0), np.arange(-1, 40)[:, None])
-    with pytest.raises(ValueError, match="window"):
-        simulate_memory(long_system, [0, 0, 20.0], [0, 0, 60.0], 4.0, 1 / 600, constraint=line, method="blocked", window=2, block_steps=1200, cache=False)
+    with pytest.raises(SimulationError, match="window"):
+        simulate_memory(long_system, [0, 0, 20.0], [0, 0, 60.0], 4.0, dt=1 / 600, constraint=line, method="blocked", window=2,
+                        block_steps=1200, cache=False)
     with pytest.raises(ValueError, match="constraint"):
-        simulate_memory(system, start, [0, 1.0, 30.0], 1.0, 1e-3, constraint=line)
-    with pytest.raises(ValueError, match="save_every"):
-        simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line, save_every=0)
+        simulate_memory(system, start, [0, 1.0, 30.0], 1.0, dt=1e-3, constraint=line)
+    with pytest.raises(ValueError, match="save_times"):
+        simulate_memory(system, start, speed, 1.0, dt=1e-3, constraint=line, save_times=[0.5, 0.2])
     with pytest.raises(ValueError, match="memory_length"):
-        simulate_memory(system, start, speed, 1.0, 1e-3, constraint=line, memory_length=-1.0)
+        simulate_memory(system, start, speed, 1.0, dt=1e-3, constraint=line, memory_length=-1.0)
+    with pytest.raises(ValueError, match="bias_force"):
+        simulate_memory(system, start, speed, 1.0, dt=1e-3, bias_force=0.1)  # a scalar force needs a line
+    with pytest.raises(ValueError, match="supercell"):
+        simulate_memory(jx.System(jx.simple_cubic(), jx.Gaussian(0.4, 0.8)), [0.5, 0.5, -2.5], [0, 0, 3.0], 0.1, dt=1e-3,
+                        supercell=(6, 6, 8))
+
+
+def test_save_times_on_the_step_grid_and_jax_arrays():
+    """``save_times`` off the step grid ``n·dt`` are refused naming ``save_times``; sparse save times give the
+    dense run's rows (the same final state, loss and drift); every array of the result is a JAX array."""
+    system = jx.System(jx.chain(OMEGA_FAST, spacing=40.0), jx.Gaussian(2.0, 4.0), np.arange(-1, 3)[:, None])
+    args = (system, [0, 0, -20.0], [0, 0, 30.0], 1.0)
+    kwargs = dict(dt=1 / 600, constraint=[0, 0, 1], cache=False)
+    with pytest.raises(ValueError, match="save_times must be multiples of dt"):
+        simulate_memory(*args, save_times=[0.0, 0.5 / 600], **kwargs)
+    for method in ("direct", "blocked"):
+        dense = simulate_memory(*args, method=method, **kwargs)
+        assert dense.ts.shape == (601,) and dense.num_steps == 600
+        for picked in (np.array([0, 7, 7, 150, 300, 599]), np.array([150, 450])):  # recorded every step / every 150 steps
+            sparse = simulate_memory(*args, method=method, save_times=picked / 600 * (1 + 1e-12), **kwargs)  # snapped to the grid
+            np.testing.assert_array_equal(sparse.ts, picked * (1 / 600))
+            for field in ("ion_positions", "ion_velocities", "site_displacements", "framework_work", "energy_error", "kinetic_energy"):
+                np.testing.assert_allclose(getattr(sparse, field), getattr(dense, field)[picked], rtol=0, atol=1e-11, err_msg=field)
+            np.testing.assert_allclose(sparse.final_state.ion_position, dense.ion_positions[-1], rtol=0, atol=1e-11)
+            np.testing.assert_allclose(sparse.loss, dense.loss, rtol=0, atol=1e-11)
+            np.testing.assert_allclose(sparse.energy_drift, dense.energy_error[-1], rtol=0, atol=1e-11)
+    assert isinstance(dense, MemoryResult) and isinstance(dense, AbstractResult)
+    for field in ("ts", "ion_positions", "ion_velocities", "site_displacements", "kinetic_energy", "interaction_energy", "framework_work",
+                  "bias_work", "energy_error", "loss", "energy_drift", "end_time", "stopped_by_event", "num_steps", "status"):
+        assert isinstance(getattr(dense, field), jax.Array), field
+    assert dense.loss.shape == () and int(dense.status) == 0 and not bool(dense.stopped_by_event)
+    assert float(dense.end_time) == pytest.approx(1.0) and dense.dt == 1 / 600
 
 
 @pytest.mark.parametrize("method", [pytest.param("direct", marks=pytest.mark.slow), "blocked"])  # direct: ~20 s
 def test_batch_of_independent_runs_equals_single_runs(method):
     """``simulate_memory_batch``: three biased ions on paper 2's chain from different speeds, in one
     vmapped call, each equal to its own ``simulate_memory`` run (a batch is independent runs, not several
-    ions on one lattice); a member that leaves the tracked sites is named in the error."""
+    ions on one lattice); a member that leaves the tracked sites is named in a warning and its status, the
+    others are kept."""
     lattice = jx.chain(OMEGA_FAST, spacing=40.0)
     system = jx.System(lattice, jx.Gaussian(-2.0, 4.0), np.arange(-1, 12)[:, None])
     starts = np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 25.0], [0.0, 0.0, 20.0]])
     velocities = np.array([[0.0, 0.0, 30.0], [0.0, 0.0, 12.0], [0.0, 0.0, 45.0]])
-    kwargs = dict(constraint=[0, 0, 1], bias=0.01 / 40, save_every=60, all_sites_interact=True, cache=False, method=method)
+    kwargs = dict(dt=1 / 600, constraint=[0, 0, 1], bias_force=0.01 / 40, save_times=every(6.0, 1 / 600, 60), all_sites_interact=True,
+                  cache=False, method=method)
     if method == "blocked":
         kwargs["block_steps"] = 120
-    batch = jx.simulate_memory_batch(system, starts, velocities, 6.0, 1 / 600, **kwargs)
+    batch = jx.simulate_memory_batch(system, starts, velocities, 6.0, **kwargs)
     assert batch.ion_positions.shape == (3, len(batch.ts[0]), 3) and batch.loss.shape == (3,)
+    assert np.all(np.asarray(batch.status) == 0)
     for member in range(3):
-        alone = simulate_memory(system, starts[member], velocities[member], 6.0, 1 / 600, **kwargs)
+        alone = simulate_memory(system, starts[member], velocities[member], 6.0, **kwargs)
         np.testing.assert_allclose(batch.ion_positions[member], alone.ion_positions, atol=1e-10, rtol=0)
         np.testing.assert_allclose(batch.framework_work[member], alone.framework_work, rtol=1e-9, atol=1e-15)
         assert np.max(np.abs(batch.energy_error[member])) < 1e-3 * max(alone.framework_work[-1], 1e-6)
-    with pytest.raises(ValueError, match="member 1"):
-        jx.simulate_memory_batch(system, starts, velocities * np.array([[1], [6], [1]]), 6.0, 1 / 600, **kwargs)
+    with pytest.warns(RuntimeWarning, match=r"member 1 \(initial speed 72\).*system.sites"):
+        failed = jx.simulate_memory_batch(system, starts, velocities * np.array([[1], [6], [1]]), 6.0, **kwargs)
+    assert int(failed.status[1]) != 0 and int(failed.status[0]) == 0 and int(failed.status[2]) == 0
+    np.testing.assert_allclose(failed.ion_positions[0], batch.ion_positions[0], atol=1e-10, rtol=0)  # the others are kept
     with pytest.raises(ValueError, match="members, 3"):
-        jx.simulate_memory_batch(system, starts[0], velocities[0], 6.0, 1 / 600, **kwargs)
+        jx.simulate_memory_batch(system, starts[0], velocities[0], 6.0, **kwargs)
 
 
 
@@ -349,12 +402,12 @@ def test_periodic_supercell_kernel_equals_full_engine_through_echoes(case):
     duration = 4.0 * echo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jx.EchoWarning)
-        save_every = int(round(0.02 / dt))
-        memory = simulate_memory(system, start, velocity, duration, dt, constraint=constraint, save_every=save_every,
-                                 supercell=supercell[0], cache=False)
+        save_times = every(duration, dt, int(round(0.02 / dt)))
+        memory = simulate_memory(system, start, velocity, duration, dt=dt, constraint=constraint, save_times=save_times,
+                                 supercell=supercell, cache=False)
         full = jx.simulate(system, supercell, start, velocity, float(memory.ts[-1]), constraint=constraint,
-                           save_times=memory.ts, max_steps=10**6, rtol=1e-11, atol=1e-13)
-        infinite = simulate_memory(system, start, velocity, duration, dt, constraint=constraint, save_every=save_every, cache=False)
+                           save_times=np.asarray(memory.ts), max_steps=10**6, rtol=1e-11, atol=1e-13)
+        infinite = simulate_memory(system, start, velocity, duration, dt=dt, constraint=constraint, save_times=save_times, cache=False)
     difference = np.max(np.abs(memory.ion_positions - np.asarray(full.ion_positions)))
     assert difference < tol, difference
     late = memory.ts > 1.5 * echo

@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 import jaxion as jx
 
@@ -172,7 +171,7 @@ def test_simulated_loss_is_even_in_the_impact_parameter(s, speed):
     kwargs = dict(max_frequency=system.lattice.max_frequency((40,)), check_echo=False)
     plus = jx.simulate_pass(system, speed, (40,), impact=(0.0, s, 0.0), **kwargs)
     minus = jx.simulate_pass(system, speed, (40,), impact=(0.0, -s, 0.0), **kwargs)
-    assert int(plus.result) == 0 and bool(plus.stopped_by_event)
+    assert int(plus.status) == 0 and bool(plus.stopped_by_event)
     assert float(plus.loss) > 0
     np.testing.assert_allclose(float(minus.loss), float(plus.loss), rtol=1e-9)
     # the mirror image of the whole final state: y → −y
@@ -245,7 +244,7 @@ def test_total_energy_is_conserved(seed, amplitude, width):
     system = _chain_system(amplitude, width)
     state = _random_state(seed)
     out = _run(system, *state)
-    assert int(out.result) == 0
+    assert int(out.status) == 0
     start = jx.FullState(*state)
     e0 = float(jx.total_energy(system, start, SUPERCELL))
     e1 = float(jx.total_energy(system, out.final_state, SUPERCELL))

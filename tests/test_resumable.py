@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import sigkill_when, subprocess_env
 
 import jaxion as jx
 import jaxion.dynamics.resumable as resumable
 from jaxion.io import save_npz
-from processes import sigkill_when, subprocess_env
 
 # paper 1's chain, a Gaussian barrier crossed at speed 10, 24 segments of 0.1 τ (adaptive Tsit5)
 RUN = textwrap.dedent(

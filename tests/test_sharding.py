@@ -34,12 +34,12 @@ LOCAL_SCRIPT = textwrap.dedent(
     velocities = np.column_stack([np.zeros(members), np.zeros(members), np.linspace(5.0, 9.0, members)])
     sharded = jx.simulate_local_batch(model, starts, velocities, 6.0, constraint=[0, 0, 1])
     single = jx.simulate_local_batch(model, starts, velocities, 6.0, constraint=[0, 0, 1], devices=jax.devices()[:1])
-    assert sharded.positions.shape == (members, 301, 3)
+    assert sharded.ion_positions.shape == (members, 301, 3)
     # Both are rtol-1e-10 solutions; XLA may round differently for other batch shapes, and the adaptive
     # step sequence carries that to the solver's tolerance, not further.
-    np.testing.assert_allclose(sharded.positions, single.positions, rtol=0, atol=1e-8)
-    np.testing.assert_array_equal(sharded.result, 0)
-    print("max abs difference", np.max(np.abs(sharded.positions - single.positions)))
+    np.testing.assert_allclose(sharded.ion_positions, single.ion_positions, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(sharded.status, 0)
+    print("max abs difference", np.max(np.abs(sharded.ion_positions - single.ion_positions)))
     """
 )
 

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 import jaxion
-from jaxion.theory import chain as chain_theory
-from jaxion.theory import modes
+from jaxion.theory import chain as chain_theory, low_speed, modes
+
+CHAIN_FORMS = (
+    jaxion.chain_loss_closed_form, chain_theory.chain_loss_fast, chain_theory.chain_loss_slow, chain_theory.chain_loss_unconfined
+)
 
 K = 99 / 4
 
@@ -130,10 +133,10 @@ def test_recoil_matrix_cubic(cubic):
     """M ∝ identity for the simple cubic lattice; V_cell × (Cartesian formula) equals the paper's
     reduced-unit formula with S(n̂) = ½ Σ_v k v̂v̂ᵀ (n̂·v)² for any lattice constant; converged in the
     sphere rule."""
-    m = np.asarray(modes.recoil_matrix(cubic))
+    m = np.asarray(low_speed.recoil_matrix(cubic))
     assert m[0, 0] > 0
     np.testing.assert_allclose(m, m[0, 0] * np.eye(3), atol=1e-12 * m[0, 0])
-    finer = np.asarray(modes.recoil_matrix(cubic, theta_points=96, phi_points=192))
+    finer = np.asarray(low_speed.recoil_matrix(cubic, theta_points=96, phi_points=192))
     np.testing.assert_allclose(m, finer, atol=1e-12 * m[0, 0])
 
     vectors, springs = [], []
@@ -145,30 +148,32 @@ def test_recoil_matrix_cubic(cubic):
             springs.append(k)
     vectors, springs = np.array(vectors), np.array(springs)
     unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
-    dirs, weights = modes._sphere_rule(48, 96)
+    dirs, weights = low_speed._sphere_rule(48, 96)
     s_red = 0.5 * np.einsum("b,bi,bj,nb->nij", springs, unit, unit, (dirs @ vectors.T) ** 2)
     k, eta = np.linalg.eigh(s_red)
     reduced = np.einsum("n,niu,nu,nju->ij", weights, eta, 1 / (4 * (2 * np.pi * np.sqrt(k)) ** 3), eta)
     for spacing in (1.0, 2.0, 3.5):
-        np.testing.assert_allclose(np.asarray(modes.recoil_matrix(jaxion.simple_cubic(15.0, 5.0, spacing))), reduced, rtol=1e-12, atol=1e-18)
+        recoil = np.asarray(low_speed.recoil_matrix(jaxion.simple_cubic(15.0, 5.0, spacing)))
+        np.testing.assert_allclose(recoil, reduced, rtol=1e-12, atol=1e-18)
 
 
 def test_recoil_matrix_rejects_singular_lattices():
     with pytest.raises(ValueError, match="zero eigenvalue"):
-        modes.recoil_matrix(jaxion.simple_cubic(15.0, 0.0))
+        low_speed.recoil_matrix(jaxion.simple_cubic(15.0, 0.0))
     with pytest.raises(ValueError, match="3D"):
-        modes.recoil_matrix(jaxion.chain3d(K, K, 0.0, 0.0))
-    confined = jaxion.bravais_lattice(np.eye(3), [((1, 0, 0), np.eye(3)), ((0, 1, 0), np.eye(3)), ((0, 0, 1), np.eye(3))], confinement=np.eye(3))
+        low_speed.recoil_matrix(jaxion.chain3d(K, K, 0.0, 0.0))
+    bonds = [((1, 0, 0), np.eye(3)), ((0, 1, 0), np.eye(3)), ((0, 0, 1), np.eye(3))]
+    confined = jaxion.bravais_lattice(np.eye(3), bonds, confinement=np.eye(3))
     with pytest.raises(ValueError, match="confinement"):
-        modes.recoil_matrix(confined)
+        low_speed.recoil_matrix(confined)
 
 
 def test_low_speed_loss_analytic_single_gaussian(cubic):
     """For one Gaussian site and isotropic M = m·1: ∫dz |H ẑ|² = Φ0² e^{−s²/λ²} sqrt(π) [s²/(2λ⁵) + 3/(4λ³)]."""
-    m = float(modes.recoil_matrix(cubic)[0, 0])
+    m = float(low_speed.recoil_matrix(cubic)[0, 0])
     for width, s in ((0.5, 0.0), (1.0, 1.0), (2.0, 0.7)):
         system = jaxion.System(cubic, jaxion.Gaussian(0.01, width))
-        got = float(modes.low_speed_loss(system, 3.0, (s, 0.0, 0.0)))
+        got = float(low_speed.low_speed_loss(system, 3.0, (s, 0.0, 0.0)))
         want = 3.0 * m * 1e-4 * np.exp(-(s**2) / width**2) * np.sqrt(np.pi) * (s**2 / (2 * width**5) + 3 / (4 * width**3))
         np.testing.assert_allclose(got, want, rtol=1e-10)
 
@@ -176,13 +181,13 @@ def test_low_speed_loss_analytic_single_gaussian(cubic):
 def test_mode_sum_approaches_low_speed_limit(cubic, cubic_modes):
     """(1.13) → (1.23) as σ' → 0 for the paper's cubic lattice (Fig. 4): within 2% at σ' = 1 (observed
     ≤ 0.6%), within 0.2% at σ' = 0.25, and the ratio decreases monotonically towards 1."""
-    recoil = modes.recoil_matrix(cubic)
+    recoil = low_speed.recoil_matrix(cubic)
     speeds = np.array([0.25, 0.5, 1.0, 2.0])
     for width in (0.5, 1.0, 2.0):
         system = jaxion.System(cubic, jaxion.Gaussian(0.01, width))
         for s in (0.0, 1.0):
             full = np.asarray(modes.mode_sum_loss(system, speeds, (s, 0.0, 0.0), modes=cubic_modes))
-            local = np.asarray(modes.low_speed_loss(system, speeds, (s, 0.0, 0.0), recoil=recoil))
+            local = np.asarray(low_speed.low_speed_loss(system, speeds, (s, 0.0, 0.0), recoil=recoil))
             ratio = full / local
             assert abs(ratio[2] - 1) < 0.02
             assert abs(ratio[0] - 1) < 2e-3
@@ -195,13 +200,13 @@ def test_low_speed_loss_multiple_sites(cubic):
     equivalent face)."""
     pot = jaxion.Gaussian(0.0025, 1.0)
     face = jaxion.System(cubic, pot, sites=jaxion.cubic_face_sites())
-    a = float(modes.low_speed_loss(face, 1.0))
-    b = float(modes.low_speed_loss(face, 2.0))
+    a = float(low_speed.low_speed_loss(face, 1.0))
+    b = float(low_speed.low_speed_loss(face, 2.0))
     np.testing.assert_allclose(b, 2 * a, rtol=1e-14)
     face_x = jaxion.System(cubic, pot, sites=[(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1)])
-    np.testing.assert_allclose(float(modes.low_speed_loss(face_x, 1.0, direction=(1.0, 0.0, 0.0))), a, rtol=1e-12)
+    np.testing.assert_allclose(float(low_speed.low_speed_loss(face_x, 1.0, direction=(1.0, 0.0, 0.0))), a, rtol=1e-12)
     cell = jaxion.System(cubic, pot, sites=jaxion.cubic_cell_sites())
-    assert float(modes.low_speed_loss(cell, 1.0)) > 0
+    assert float(low_speed.low_speed_loss(cell, 1.0)) > 0
 
 
 # ----------------------------------------------------------------------------- (1.29)
@@ -214,10 +219,10 @@ def test_static_greens_function_infinite_lattice(cubic):
     isotropic."""
     cells = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 1, 1), (0, 0, 2)]
     source = [(0, 0, 0)]
-    infinite = np.asarray(modes.static_greens_function(cubic, cells, source))
+    infinite = np.asarray(low_speed.static_greens_function(cubic, cells, source))
     scale = infinite[0, 0, 0, 0]
     np.testing.assert_allclose(infinite[0, 0], scale * np.eye(3), atol=1e-12)
-    g = {n: np.asarray(modes.static_greens_function(cubic, cells, source, supercell=(n, n, n))) for n in (16, 32, 64)}
+    g = {n: np.asarray(low_speed.static_greens_function(cubic, cells, source, supercell=(n, n, n))) for n in (16, 32, 64)}
     err = {n: np.max(np.abs(g[n] - infinite)) / scale for n in g}
     assert err[64] < 0.02
     assert 0.4 < err[32] / err[16] < 0.6 and 0.4 < err[64] / err[32] < 0.6
@@ -231,8 +236,8 @@ def test_static_greens_function_infinite_converged(cubic):
     also for separations up to 7 cells)."""
     cells = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 1, 1), (0, 0, 3), (0, 0, 7)]
     source = [(0, 0, 0)]
-    infinite = np.asarray(modes.static_greens_function(cubic, cells, source))
-    finer = np.asarray(modes.static_greens_function(cubic, cells, source, quadrature=modes.zone_quadrature(3, 10, 5, 1 / 3, (2, 2, 8))))
+    infinite = np.asarray(low_speed.static_greens_function(cubic, cells, source))
+    finer = np.asarray(low_speed.static_greens_function(cubic, cells, source, quadrature=modes.zone_quadrature(3, 10, 5, 1 / 3, (2, 2, 8))))
     np.testing.assert_allclose(infinite, finer, atol=2e-6 * infinite[0, 0, 0, 0])
 
 
@@ -241,7 +246,7 @@ def test_static_greens_function_inverts_coupling(cubic):
     translations, the excluded zero modes) for the unconfined cubic lattice."""
     n = 5
     cells = np.stack(np.meshgrid(*([np.arange(n)] * 3), indexing="ij"), -1).reshape(-1, 3)
-    g = np.asarray(modes.static_greens_function(cubic, cells, [(0, 0, 0)], supercell=(n, n, n)))  # (N, 1, 3, 3)
+    g = np.asarray(low_speed.static_greens_function(cubic, cells, [(0, 0, 0)], supercell=(n, n, n)))  # (N, 1, 3, 3)
     for j in range(3):
         column = jnp.asarray(g[:, 0, :, j].T.reshape(3, n, n, n))
         applied = np.asarray(cubic.apply_coupling(column)).reshape(3, -1).T  # (N, 3)
@@ -251,7 +256,7 @@ def test_static_greens_function_inverts_coupling(cubic):
         np.testing.assert_allclose(applied, want, atol=1e-12)
     confined = jaxion.chain3d(K, 2.0, 1.0, 0.5, spacing=1.0)
     cells = np.arange(12)[:, None]
-    g = np.asarray(modes.static_greens_function(confined, cells, [(0,)], supercell=(12,)))
+    g = np.asarray(low_speed.static_greens_function(confined, cells, [(0,)], supercell=(12,)))
     for j in range(3):
         applied = np.asarray(confined.apply_coupling(jnp.asarray(g[:, 0, :, j].T)))
         want = np.zeros((3, 12))
@@ -259,17 +264,17 @@ def test_static_greens_function_inverts_coupling(cubic):
         np.testing.assert_allclose(applied, want, atol=1e-12)
     # confined infinite chain: the zone integral equals a large supercell (exponential convergence)
     np.testing.assert_allclose(
-        modes.static_greens_function(confined, [(0,), (3,)], [(0,)]),
-        modes.static_greens_function(confined, [(0,), (3,)], [(0,)], supercell=(400,)),
+        low_speed.static_greens_function(confined, [(0,), (3,)], [(0,)]),
+        low_speed.static_greens_function(confined, [(0,), (3,)], [(0,)], supercell=(400,)),
         rtol=1e-10,
     )
 
 
 def test_static_greens_function_rejects_divergent_cases():
     with pytest.raises(ValueError, match="diverges"):
-        modes.static_greens_function(jaxion.chain3d(K, K, 0.0, 0.0), [(0,)])
+        low_speed.static_greens_function(jaxion.chain3d(K, K, 0.0, 0.0), [(0,)])
     with pytest.raises(ValueError, match="diverges"):
-        modes.static_greens_function(jaxion.simple_cubic(15.0, 0.0), [(0, 0, 0)])
+        low_speed.static_greens_function(jaxion.simple_cubic(15.0, 0.0), [(0, 0, 0)])
 
 
 # ----------------------------------------------------------------------------- (1.11)
@@ -345,7 +350,7 @@ def test_mode_sum_gradients_match_finite_differences(cubic, coarse_cubic_modes):
 
 
 def test_chain_closed_form_gradients_match_finite_differences():
-    functions = [jaxion.chain_loss_closed_form, chain_theory.chain_loss_fast, chain_theory.chain_loss_slow, chain_theory.chain_loss_unconfined]
+    functions = list(CHAIN_FORMS)
     x = (5.0, 0.01, 1.0)
     for fn in functions:
         grads = jax.grad(lambda v, a, w: fn(v, a, w, 1.0), argnums=(0, 1, 2))(*x)
@@ -374,11 +379,11 @@ def test_bad_inputs_raise(cubic):
         with pytest.raises(ValueError, match="speed"):
             modes.mode_sum_loss(system, bad)
         with pytest.raises(ValueError, match="speed"):
-            modes.low_speed_loss(jaxion.System(cubic, jaxion.Gaussian(0.01, 1.0)), bad)
-        for fn in (jaxion.chain_loss_closed_form, chain_theory.chain_loss_fast, chain_theory.chain_loss_slow, chain_theory.chain_loss_unconfined):
+            low_speed.low_speed_loss(jaxion.System(cubic, jaxion.Gaussian(0.01, 1.0)), bad)
+        for fn in CHAIN_FORMS:
             with pytest.raises(ValueError, match="speed"):
                 fn(bad, 0.01, 1.0)
-    for fn in (jaxion.chain_loss_closed_form, chain_theory.chain_loss_fast, chain_theory.chain_loss_slow, chain_theory.chain_loss_unconfined):
+    for fn in CHAIN_FORMS:
         with pytest.raises(ValueError, match="width"):
             fn(5.0, 0.01, 0.0)
     with pytest.raises(ValueError, match="width"):

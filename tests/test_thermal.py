@@ -15,7 +15,8 @@ from scipy.integrate import quad
 
 import jaxion as jx
 from jaxion.dynamics.memory import simulate_memory
-from jaxion.dynamics.thermal import ThermalBath, sample_mode_amplitudes, thermal_modes, thermal_motion
+from jaxion.dynamics.thermal import ThermalBath, sample_mode_amplitudes, thermal_motion
+from jaxion.kernels import zone_modes_grid
 
 OMEGA_FAST, SPACING = 10.0, 40.0
 TWO_PI = 2 * np.pi
@@ -70,14 +71,14 @@ def test_chain_site_variance_matches_zone_integral(chain_lattice, temperature, q
 
 def test_zero_point_motion_is_not_random_in_amplitude(chain_lattice):
     """At ω_T = 0 every mode has n = 0: |Z|² = 1/ω exactly (paper 2's amplitude sqrt(½)·sqrt(2/ω))."""
-    modes = thermal_modes(chain_lattice, 64)
+    modes = zone_modes_grid(chain_lattice, 64)
     z = np.asarray(sample_mode_amplitudes(jax.random.key(1), modes.omega, 0.0, quantum=True))
     np.testing.assert_allclose(np.abs(z) ** 2, np.broadcast_to(1 / np.asarray(modes.omega)[..., None], z.shape), rtol=1e-12)
 
 
 def test_quantum_occupation_is_bose_einstein(chain_lattice):
     """n is geometric with P(n) ∝ e^{−nω/ω_T}: mean |Z|²ω/2 − ½ = n_B = 1/(e^{ω/ω_T} − 1) per mode."""
-    modes = thermal_modes(chain_lattice, 16)
+    modes = zone_modes_grid(chain_lattice, 16)
     keys = jax.random.split(jax.random.key(7), 4000)
     z = np.asarray(jax.vmap(lambda k: sample_mode_amplitudes(k, modes.omega, 3.0, True))(keys))
     omega = np.asarray(modes.omega)[None, ..., None]
@@ -166,8 +167,8 @@ def _chain_system(amplitude, sites=range(-2, 4)):
 
 def _run(system, method, bath, speed=8.0, duration=2.0, **kw):
     return simulate_memory(
-        system, [0, 0, 20.0], [0, 0, speed], duration, 1 / 600, constraint=[0, 0, 1], method=method, thermal=bath,
-        all_sites_interact=True, save_every=10, **kw,
+        system, [0, 0, 20.0], [0, 0, speed], duration, dt=1 / 600, constraint=[0, 0, 1], method=method, thermal=bath,
+        all_sites_interact=True, save_times=np.arange(0, round(duration * 600) + 1, 10) / 600, **kw,
     )
 
 

@@ -16,22 +16,39 @@ conserved; with drag the ion loses ``∫ dτ σ'·HMH·σ'``, the low-speed loss
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
+from .._constants import FOUR_PI_SQ
 from .._validation import check_choice, check_finite, check_positive, is_concrete
 from ..parallel import device_mesh, over_devices, pad_members
 from ..system import System
+from ._common import (
+    SOLVERS,
+    AbstractResult,
+    IonStart,
+    check_bias_force,
+    check_duration,
+    check_ion_state,
+    check_max_steps,
+    check_save_times,
+    check_status,
+    check_stop_plane,
+    finite_status,
+    kinetic_energy,
+    plane_event,
+    status_from_diffrax,
+    warn_failed_members,
+)
 
 __all__ = ["TimeLocalModel", "LocalResult", "time_local_model", "simulate_local", "simulate_local_batch"]
 
-FOUR_PI_SQ = 4.0 * np.pi**2
 SOFTENING_FACTORS = {"half": 0.5, "printed": 1.0, "off": 0.0}
 
 
@@ -62,12 +79,12 @@ class TimeLocalModel(eqx.Module):
         check_finite("recoil", self.recoil)
         check_finite("greens", self.greens)
 
-    def site_gradient(self, ion_position: Float[Array, "3"]) -> Float[Array, "sites dof"]:
+    def site_gradient(self, ion_position: Float[Array, 3]) -> Float[Array, "sites dof"]:
         """``∇_ρΦ(0, σ)``: the force (with a minus sign) the ion exerts on each site at rest."""
         zeros = jnp.zeros((len(self.system.sites), self.system.lattice.dof))
         return jax.grad(self.system.interaction_energy, argnums=1)(ion_position, zeros)
 
-    def softened_potential(self, ion_position: Float[Array, "3"]) -> Float[Array, ""]:
+    def softened_potential(self, ion_position: Float[Array, 3]) -> Float[Array, ""]:
         """``U(σ) = Φ(0, σ) − c ∇_ρΦ·Ξ⁻¹·∇_ρΦ`` with ``c`` set by ``softening`` (1.26)."""
         bare = self.system.landscape(ion_position)
         factor = SOFTENING_FACTORS[self.softening]
@@ -76,12 +93,12 @@ class TimeLocalModel(eqx.Module):
         g = self.site_gradient(ion_position)
         return bare - factor * jnp.einsum("ai,abij,bj->", g, self.greens, g)
 
-    def drag_matrix(self, ion_position: Float[Array, "3"]) -> Float[Array, "3 3"]:
+    def drag_matrix(self, ion_position: Float[Array, 3]) -> Float[Array, "3 3"]:
         """``H M H`` with ``H = ∇∇Φ(0, σ)`` (1.23): the drag force is ``−HMH σ'``."""
         hessian = jax.hessian(self.system.landscape)(ion_position)
         return hessian @ self.recoil @ hessian
 
-    def forces(self, ion_position: Float[Array, "3"]) -> tuple[Float[Array, "3"], Float[Array, "3 3"], Float[Array, ""]]:
+    def forces(self, ion_position: Float[Array, 3]) -> tuple[Float[Array, 3], Float[Array, "3 3"], Float[Array, ""]]:
         """``(−∇U(σ), HMH, U(σ))`` in closed form from the pair potential's radial derivatives.
 
         With ``d_a = R_a − σ``, ``φ_a = φ(d_a²)`` and primes derivatives in ``r²``: the site Hessians are
@@ -133,7 +150,7 @@ def time_local_model(
     periodic ``supercell`` to compare with a finite full-engine run). Pass ``recoil``/``greens`` to reuse
     precomputed ones. A lattice without a finite ``M`` (1D, confined, or with soft directions) raises
     ``ValueError`` unless ``drag=False``."""
-    from ..theory.modes import recoil_matrix, static_greens_function
+    from ..theory.low_speed import recoil_matrix, static_greens_function
 
     check_choice("softening", softening, SOFTENING_FACTORS)
     if recoil is None:
@@ -148,40 +165,70 @@ def time_local_model(
 
 
 class LocalState(eqx.Module):
-    ion_position: Float[Array, "3"]
-    ion_velocity: Float[Array, "3"]
+    """The state of (1.26): the ion and the energy the drag has removed so far."""
+
+    ion_position: Float[Array, 3]
+    ion_velocity: Float[Array, 3]
     dissipated: Float[Array, ""]
 
 
-class LocalResult(eqx.Module):
-    """Trajectory of the time-local solve.
+class LocalResult(AbstractResult):
+    """What the time-local solve returns (JAX arrays; a leading ``members`` axis for a batch).
 
     Attributes:
-        ts, positions, velocities: the ion at the save times (``inf`` after an early stop).
+        ts, ion_positions, ion_velocities: the ion at the save times (``inf`` after an early stop).
         dissipated: energy removed by the drag up to each save time, ``∫ σ'·HMH·σ' dτ``.
         energy: ``μσ'²/(8π²) + U(σ)`` at each save time (``U`` the softened landscape).
-        result: 0 on success, 1 step budget exhausted, 2 solver failure.
+        loss: the ion's kinetic-energy loss ``μ(v0² − v1²)/(8π²)`` from the start to the end of the solve.
+        energy_drift: change of ``μσ'²/(8π²) + U(σ) + dissipated − F·σ`` (conserved by (1.26)) from start to end.
+        end_time: time at which the solve ended (the event time when the ion crossed ``stop_plane``).
+        stopped_by_event: whether the ion crossed the stop plane.
         num_steps: accepted steps.
+        status: 0 on success, 1 step budget exhausted, 2 solver failure, 3 non-finite state.
     """
 
-    ts: Float[Array, " times"]
-    positions: Float[Array, "times 3"]
-    velocities: Float[Array, "times 3"]
-    dissipated: Float[Array, " times"]
-    energy: Float[Array, " times"]
-    result: Int[Array, ""]
-    num_steps: Int[Array, ""]
+    ts: Float[Array, "*batch times"]
+    ion_positions: Float[Array, "*batch times 3"]
+    ion_velocities: Float[Array, "*batch times 3"]
+    dissipated: Float[Array, "*batch times"]
+    energy: Float[Array, "*batch times"]
+    loss: Float[Array, "*batch"]
+    energy_drift: Float[Array, "*batch"]
+    end_time: Float[Array, "*batch"]
+    stopped_by_event: Bool[Array, "*batch"]
+    num_steps: Int[Array, "*batch"]
+    status: Int[Array, "*batch"]
 
 
-def _local_vector_field(t, y: "LocalState", args):
+class _LocalArgs(eqx.Module):
+    """The validated data of the right-hand side: model, line (or ``None``), bias force, stop plane."""
+
+    model: TimeLocalModel
+    line: Float[Array, 3] | None
+    bias: Float[Array, 3]
+    plane: tuple[Float[Array, 3], Float[Array, 3]] | None
+
+
+class _LocalSolve(eqx.Module):
+    """The validated solver options shared by every member of a solve."""
+
+    save_times: Float[Array, " times"]
+    duration: Float[Array, ""]
+    dt0: Float[Array, ""] | None
+    solver: diffrax.AbstractSolver
+    controller: diffrax.AbstractStepSizeController
+    max_steps: int = eqx.field(static=True)
+
+
+def _local_vector_field(t, y: LocalState, args: _LocalArgs) -> LocalState:
     """(1.26): softened force plus drag ``−HMHσ'`` (projected on the line when the ion is held on one)."""
-    model, line, bias, constrained = args
+    model = args.model
     landscape_force, drag_matrix, _ = model.forces(y.ion_position)
-    force = landscape_force + bias
+    force = landscape_force + args.bias
     drag_force = -drag_matrix @ y.ion_velocity if model.drag else jnp.zeros(3)
-    if constrained:
-        force = line * jnp.dot(line, force)
-        drag_force = line * jnp.dot(line, drag_force)
+    if args.line is not None:
+        force = args.line * jnp.dot(args.line, force)
+        drag_force = args.line * jnp.dot(args.line, drag_force)
     return LocalState(
         ion_position=y.ion_velocity,
         ion_velocity=FOUR_PI_SQ / model.system.mass_ratio * (force + drag_force),
@@ -189,97 +236,82 @@ def _local_vector_field(t, y: "LocalState", args):
     )
 
 
-def _local_record(t, y: "LocalState", args):
-    model = args[0]
-    kinetic = model.system.mass_ratio * jnp.sum(y.ion_velocity**2) / (2 * FOUR_PI_SQ)
-    return y.ion_position, y.ion_velocity, y.dissipated, kinetic + model.forces(y.ion_position)[2]
+def _local_record(t, y: LocalState, args: _LocalArgs):
+    energy = kinetic_energy(args.model.system.mass_ratio, y.ion_velocity) + args.model.forces(y.ion_position)[2]
+    return y.ion_position, y.ion_velocity, y.dissipated, energy
 
 
 @eqx.filter_jit
-def _solve_local(model, y0, line, bias, save_times, duration, dt0, solver, controller, max_steps: int, constrained: bool):
+def _solve_local(args: _LocalArgs, y0: LocalState, plan: _LocalSolve) -> LocalResult:
     """One compiled solve per (model structure, solver, controller, shapes): repeated calls and
     ``jax.vmap`` over initial states reuse it."""
-    return diffrax.diffeqsolve(
+    solution = diffrax.diffeqsolve(
         diffrax.ODETerm(_local_vector_field),
-        solver,
+        plan.solver,
         t0=0.0,
-        t1=duration,
-        dt0=dt0,
+        t1=plan.duration,
+        dt0=plan.dt0,
         y0=y0,
-        args=(model, line, bias, constrained),
-        saveat=diffrax.SaveAt(ts=save_times, fn=_local_record),
-        stepsize_controller=controller,
-        max_steps=max_steps,
+        args=args,
+        saveat=diffrax.SaveAt(
+            subs=[diffrax.SubSaveAt(t0=True, t1=True, fn=_local_record), diffrax.SubSaveAt(ts=plan.save_times, fn=_local_record)]
+        ),
+        stepsize_controller=plan.controller,
+        event=None if args.plane is None else plane_event(),
+        max_steps=plan.max_steps,
         throw=False,
+    )
+    (ends, trajectory) = solution.ys
+    (x_ends, v_ends, dissipated_ends, energy_ends), (positions, velocities, dissipated, energy) = ends, trajectory
+    mu = args.model.system.mass_ratio
+    loss = kinetic_energy(mu, v_ends[0]) - kinetic_energy(mu, v_ends[-1])
+    bias_work = jnp.dot(args.bias, x_ends[-1] - x_ends[0])
+    drift = (energy_ends[-1] + dissipated_ends[-1]) - (energy_ends[0] + dissipated_ends[0]) - bias_work
+    return LocalResult(
+        ts=solution.ts[1],
+        ion_positions=positions,
+        ion_velocities=velocities,
+        dissipated=dissipated,
+        energy=energy,
+        loss=loss,
+        energy_drift=drift,
+        end_time=solution.ts[0][-1],
+        stopped_by_event=solution.result == diffrax.RESULTS.event_occurred,
+        num_steps=solution.stats["num_accepted_steps"],
+        status=finite_status(status_from_diffrax(solution.result), loss, drift),
     )
 
 
-def _prepare_local(model, ion_position, ion_velocity, duration, save_times, constraint, bias_force, solver,
-                   rtol, atol, dt):
-    """Validate one solve's inputs (eagerly where they are concrete); returns the shared solve arguments."""
-    from .full import SOLVERS, check_ion_state
-
+def _prepare_local(model, start: IonStart, duration, save_times, bias_force, stop_plane, solver, rtol, atol, dt,
+                   max_steps) -> tuple[_LocalArgs, _LocalSolve]:
+    """Validate one solve's options (eagerly where they are concrete); ``start`` is the (fastest) ion state."""
+    if not isinstance(model, TimeLocalModel):
+        raise ValueError(f"model must be a TimeLocalModel (jaxion.time_local_model); got {type(model).__name__}.")
     check_choice("solver", solver, SOLVERS)
-    check_positive("duration", duration)
-    ion_position, ion_velocity, line = check_ion_state(ion_position, ion_velocity, constraint)
-    bias = jnp.zeros(3) if bias_force is None else jnp.asarray(bias_force, float)
-    if bias.shape != (3,):
-        raise ValueError(f"bias_force must be a (3,) force vector; got shape {bias.shape}.")
-    check_finite("bias_force", bias)
-    if save_times is None:
-        save_times = jnp.linspace(0.0, duration, 301)
-    save_times = jnp.asarray(save_times, float)
-    check_finite("save_times", save_times)
-    if is_concrete((save_times, duration)):
-        times = np.atleast_1d(np.asarray(save_times))
-        if times.ndim != 1 or np.any(np.diff(times) < 0) or times[0] < 0 or times[-1] > float(duration) * (1 + 1e-12):
-            raise ValueError(
-                f"save_times must be a non-decreasing 1D array within [0, duration = {float(duration):g}]; "
-                f"got {np.round(times, 6).tolist()[:8]}{' ...' if times.size > 8 else ''}."
-            )
+    check_duration(duration)
+    save_times = check_save_times(jnp.linspace(0.0, duration, 301) if save_times is None else save_times, duration)
     if dt is None:
         check_positive("rtol", rtol)
         check_positive("atol", atol)
         controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
     else:
         check_positive("dt", dt)
-        if is_concrete((dt, ion_velocity, model.system.potential.range)):
+        if is_concrete((dt, start.velocity, model.system.potential.range)):
             # The ion must resolve the landscape: a step longer than half its range jumps over it.
-            step = float(dt) * float(jnp.linalg.norm(ion_velocity))
+            speed = float(np.max(np.linalg.norm(np.asarray(start.velocity), axis=-1)))
             reach = 0.5 * float(model.system.potential.range)
-            if step > reach:
+            if float(dt) * speed > reach:
                 raise ValueError(
-                    f"dt = {float(dt):.3g} is too large for the ion: at speed {float(jnp.linalg.norm(ion_velocity)):.3g} "
-                    f"it moves {step:.3g} per step, more than half the potential's range ({reach:.3g}); "
-                    f"use dt <= {reach / max(float(jnp.linalg.norm(ion_velocity)), 1e-300):.3g}."
+                    f"dt = {float(dt):.3g} is too large for the ion: at speed {speed:.3g} it moves {float(dt) * speed:.3g} "
+                    f"per step, more than half the potential's range ({reach:.3g}); use dt <= {reach / max(speed, 1e-300):.3g}."
                 )
-        controller, dt0 = diffrax.ConstantStepSize(), dt
-    constrained = constraint is not None
-    line = jnp.zeros(3) if line is None else line
-    shared = dict(line=line, bias=bias, save_times=save_times, duration=jnp.asarray(duration, float), dt0=dt0,
-                  solver=SOLVERS[solver](), controller=controller, constrained=constrained)
-    return LocalState(ion_position, ion_velocity, jnp.zeros(())), shared
-
-
-def _local_result(solution) -> LocalResult:
-    positions, velocities, dissipated, energy = solution.ys
-    ok = solution.result == diffrax.RESULTS.successful
-    code = jnp.where(ok, 0, jnp.where(solution.result == diffrax.RESULTS.max_steps_reached, 1, 2))
-    return LocalResult(
-        ts=solution.ts,
-        positions=positions,
-        velocities=velocities,
-        dissipated=dissipated,
-        energy=energy,
-        result=code,
-        num_steps=solution.stats["num_accepted_steps"],
-    )
-
-
-def _solve_member(model, y0, shared, max_steps):
-    return _local_result(_solve_local(model, y0, shared["line"], shared["bias"], shared["save_times"],
-                                      shared["duration"], shared["dt0"], shared["solver"], shared["controller"],
-                                      max_steps, shared["constrained"]))
+        controller, dt0 = diffrax.ConstantStepSize(), jnp.asarray(dt, float)
+    first = IonStart(start.position.reshape(-1, 3)[0], start.velocity.reshape(-1, 3)[0],
+                     None if start.line is None else start.line.reshape(-1, 3)[0])
+    bias = check_bias_force(bias_force, first)
+    args = _LocalArgs(model, first.line, bias, check_stop_plane(stop_plane))
+    plan = _LocalSolve(save_times, jnp.asarray(duration, float), dt0, SOLVERS[solver](), controller, check_max_steps(max_steps))
+    return args, plan
 
 
 def simulate_local(
@@ -291,11 +323,13 @@ def simulate_local(
     save_times=None,
     constraint=None,
     bias_force=None,
+    stop_plane=None,
     solver: str = "dopri8",
     rtol: float = 1e-10,
     atol: float = 1e-12,
     dt: float | None = None,
     max_steps: int = 1_000_000,
+    throw: bool = True,
 ) -> LocalResult:
     """Integrate (1.26) from one initial ion state (:func:`simulate_local_batch` for many).
 
@@ -307,22 +341,27 @@ def simulate_local(
         duration: end time τ.
         save_times: times to record (default 301 points over ``[0, duration]``).
         constraint: ``None`` (free 3D ion) or a direction of a line the ion is held on (forces projected).
-        bias_force: optional constant force on the ion (energy per length, e.g. ``β/α`` along the path).
+        bias_force: a constant force on the ion (energy per length, e.g. ``β/α`` along the path): a ``(3,)``
+            vector, or a scalar along ``constraint``.
+        stop_plane: ``(point, normal)``: stop when ``(σ − point)·normal > 0`` (a diffrax event).
         solver: ``"dopri8"`` (default: on Fig. 6's system it needs 1.5–3× fewer right-hand-side
             evaluations than ``"tsit5"`` for a similar error), ``"tsit5"`` or ``"dopri5"``; adaptive with
             ``rtol``/``atol`` unless ``dt``.
+        max_steps: step budget; running out sets ``status`` 1.
+        throw: raise :class:`jaxion.SimulationError` if the solve fails (``status != 0``).
     """
-    y0, shared = _prepare_local(model, ion_position, ion_velocity, duration, save_times, constraint, bias_force,
-                                solver, rtol, atol, dt)
-    return _solve_member(model, y0, shared, max_steps)
+    start = check_ion_state(ion_position, ion_velocity, constraint)
+    args, plan = _prepare_local(model, start, duration, save_times, bias_force, stop_plane, solver, rtol, atol, dt, max_steps)
+    result = _solve_local(args, LocalState(start.position, start.velocity, jnp.zeros(())), plan)
+    return check_status(result, throw, engine="simulate_local")
 
 
 @eqx.filter_jit
-def _solve_batch(model, y0s, shared, max_steps, mesh, chunk_size):
+def _solve_batch(args: _LocalArgs, y0s: LocalState, plan: _LocalSolve, mesh, chunk_size: int) -> LocalResult:
     def batched(states):
         # ``chunk_size`` members at a time in lockstep (``lax.map`` over vmapped chunks): an adaptive
         # vmapped loop runs until its slowest member is done, and small chunks stay in cache.
-        return jax.lax.map(lambda y0: _solve_member(model, y0, shared, max_steps), states, batch_size=chunk_size)
+        return jax.lax.map(lambda y0: _solve_local(args, y0, plan), states, batch_size=chunk_size)
 
     return over_devices(batched, mesh)(y0s)
 
@@ -338,6 +377,7 @@ def simulate_local_batch(
     save_times=None,
     constraint=None,
     bias_force=None,
+    stop_plane=None,
     solver: str = "dopri8",
     rtol: float = 1e-10,
     atol: float = 1e-12,
@@ -354,7 +394,7 @@ def simulate_local_batch(
     single-device run's to the solver's tolerance (XLA may round differently for other batch shapes and
     the adaptive step sequence carries that up to ``rtol``-sized differences, no further). Each device
     runs its members ``chunk_size`` at a time (members of one chunk step in lockstep). A member whose
-    solve fails has ``result != 0``; the others are kept.
+    solve fails keeps ``status != 0`` and is named in a ``RuntimeWarning``; the others are kept.
     """
     positions = jnp.asarray(ion_positions, float)
     velocities = jnp.asarray(ion_velocities, float)
@@ -363,23 +403,20 @@ def simulate_local_batch(
             f"ion_positions and ion_velocities must both have shape (members, 3) with members >= 1; got "
             f"{positions.shape} and {velocities.shape}."
         )
-    check_finite("ion_positions", positions)
-    check_finite("ion_velocities", velocities)
-    if constraint is not None and np.all(np.isfinite(np.asarray(constraint, float))) and np.linalg.norm(constraint) > 0:
-        line = np.asarray(constraint, float) / np.linalg.norm(constraint)
-        v = np.asarray(velocities)
-        off_line = np.linalg.norm(v - (v @ line)[:, None] * line, axis=-1)
-        bad = np.flatnonzero(off_line > 1e-9 * (1.0 + np.linalg.norm(v, axis=-1)))
-        if bad.size:
-            raise ValueError(f"ion_velocities must be parallel to the constraint direction; members {bad[:10].tolist()} are not.")
-    fastest = int(np.argmax(np.linalg.norm(np.asarray(velocities), axis=-1)))
-    y0, shared = _prepare_local(model, positions[fastest], velocities[fastest], duration, save_times, constraint,
-                                bias_force, solver, rtol, atol, dt)
+    if constraint is not None and np.ndim(constraint) != 1:
+        raise ValueError(f"constraint must be one (3,) direction shared by every member; got shape {np.shape(constraint)}.")
+    try:
+        start = check_ion_state(positions, velocities, constraint, several=True)
+    except ValueError as error:
+        raise ValueError(str(error).replace("ion_position", "ion_positions").replace("ion_velocity", "ion_velocities")) from None
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    args, plan = _prepare_local(model, start, duration, save_times, bias_force, stop_plane, solver, rtol, atol, dt, max_steps)
     members = positions.shape[0]
     mesh = device_mesh(devices)
     y0s = LocalState(positions, velocities, jnp.zeros(members))
     y0s, _ = pad_members(y0s, members, 1 if mesh is None else mesh.size)
-    result = _solve_batch(model, y0s, shared, max_steps, mesh, int(chunk_size))
-    return jax.tree_util.tree_map(lambda x: x[:members], result)
+    result = jax.tree_util.tree_map(lambda x: x[:members], _solve_batch(args, y0s, plan, mesh, int(chunk_size)))
+    speeds = np.linalg.norm(np.asarray(velocities), axis=-1)
+    warn_failed_members(result.status, lambda i: f"initial speed {speeds[i]:.4g}")
+    return result

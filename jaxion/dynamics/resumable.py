@@ -16,33 +16,24 @@ solver restarts its step-size control at every segment boundary, and the Verlet 
 from __future__ import annotations
 
 import os
-import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
 from .._validation import check_positive
 from ..io import fingerprint, save_npz
-from ..lattice import supercell_echo_time
 from ..system import System
-from .full import (
-    FUSED_SOLVERS,
-    EchoWarning,
-    FullState,
-    SimulationResult,
-    _check_supercell,
-    check_ion_state,
-    result_between,
-    simulate,
-    verlet_time_step,
-)
+from ._common import check_ion_state, check_save_times, check_status, check_supercell, warn_echo
+from ._framework import FullState
+from .full import FUSED_SOLVERS, FullResult, initial_state, make_args, result_between, simulate, verlet_time_step
 
 __all__ = ["simulate_resumable"]
 
 _STATE_FIELDS = ("ion_position", "ion_velocity", "displacement", "velocity")
 _RECORD_FIELDS = ("ts", "ion_positions", "ion_velocities", "site_displacements")
 _REFUSED = ("adjoint", "progress", "check_echo")
+_FORMAT = "jaxion-resumable-v2"  # checkpoints of an earlier layout are refused as "other inputs"
 
 
 def _segment_edges(duration: float, segment: float) -> np.ndarray:
@@ -61,6 +52,49 @@ def _load(path, expected: str):
         return {key: np.asarray(data[key]) for key in data.files}
 
 
+class _Progress:
+    """What a resumable run has done so far: finished segments, state, steps, status, records."""
+
+    def __init__(self, state: FullState, saved: dict | None):
+        if saved is None:
+            self.done, self.state, self.steps, self.status, self.stopped, self.end_time = 0, state, 0, 0, False, 0.0
+            self.records = {name: [] for name in _RECORD_FIELDS}
+        else:
+            self.done = int(saved["segments_done"])
+            self.state = FullState(*(jnp.asarray(saved[name]) for name in _STATE_FIELDS))
+            self.steps, self.status = int(saved["num_steps"]), int(saved["status"])
+            self.stopped, self.end_time = bool(saved["stopped_by_event"]), float(saved["end_time"])
+            self.records = {name: [saved[name]] if name in saved else [] for name in _RECORD_FIELDS}
+
+    def add(self, out: FullResult, t0: float, saved_here: bool) -> None:
+        self.state = out.final_state
+        self.steps += int(out.num_steps)
+        self.status, self.stopped = int(out.status), bool(out.stopped_by_event)
+        self.end_time = t0 + float(out.end_time)
+        if saved_here:
+            self.records["ts"].append(np.asarray(out.ts) + t0)
+            for name in _RECORD_FIELDS[1:]:
+                self.records[name].append(np.asarray(getattr(out, name)))
+
+    def save(self, path, key: str) -> None:
+        arrays = {name: np.concatenate(parts) for name, parts in self.records.items() if parts}
+        save_npz(
+            path, fingerprint=np.asarray(key), segments_done=np.asarray(self.done), num_steps=np.asarray(self.steps),
+            status=np.asarray(self.status), stopped_by_event=np.asarray(self.stopped), end_time=np.asarray(self.end_time),
+            **{name: np.asarray(getattr(self.state, name)) for name in _STATE_FIELDS}, **arrays,
+        )
+
+    def trajectory(self, times, watched: int, dof: int) -> dict:
+        """The records at every save time (``inf`` after an early end, as in :func:`jaxion.simulate`)."""
+        got = {name: np.concatenate(parts) if parts else None for name, parts in self.records.items()}
+        missing = times.size - (0 if got["ts"] is None else got["ts"].size)
+        if missing:
+            pad = {"ts": np.full(missing, np.inf), "ion_positions": np.full((missing, 3), np.inf),
+                   "ion_velocities": np.full((missing, 3), np.inf), "site_displacements": np.full((missing, watched, dof), np.inf)}
+            got = {name: pad[name] if got[name] is None else np.concatenate([got[name], pad[name]]) for name in _RECORD_FIELDS}
+        return {name: jnp.asarray(got[name]) for name in _RECORD_FIELDS}
+
+
 def simulate_resumable(
     system: System,
     supercell: Sequence[int],
@@ -72,8 +106,9 @@ def simulate_resumable(
     segment: float,
     save_times=None,
     progress: bool = True,
+    throw: bool = True,
     **options,
-) -> SimulationResult:
+) -> FullResult:
     """:func:`jaxion.simulate` over ``duration`` in segments of ``segment`` τ, checkpointed to ``checkpoint``.
 
     Args:
@@ -84,16 +119,17 @@ def simulate_resumable(
         segment: length of one segment (τ); the last one is shorter when it does not divide ``duration``.
         save_times: times in ``[0, duration]`` at which to record the trajectory (as for ``simulate``).
         progress: a progress bar over segments.
+        throw: raise :class:`jaxion.SimulationError` if a segment fails.
         options: other options of :func:`jaxion.simulate` (``solver``, ``dt``, ``rtol``, ``atol``,
-            ``constraint``, ``stop_plane``, ``initial_displacement``, ``initial_velocity``,
+            ``constraint``, ``bias_force``, ``stop_plane``, ``initial_displacement``, ``initial_velocity``,
             ``watch_sites``, ``max_steps`` per segment, ``max_frequency``). With ``solver="verlet"`` and no
             ``dt`` the step is fixed once from the initial speed (:func:`jaxion.verlet_time_step`).
 
     Returns:
-        A :class:`jaxion.SimulationResult` for the whole run: loss and energy drift from the initial to
-        the final state, the steps of all segments, the trajectory at ``save_times`` (``inf`` after an
-        early stop) when given. A segment that fails (step budget, solver failure, non-finite state) or
-        whose ion crosses ``stop_plane`` ends the run there; its status is the result's.
+        A :class:`jaxion.FullResult` for the whole run: loss and energy drift from the initial to the final
+        state, the steps of all segments, the trajectory at ``save_times`` (``inf`` after an early stop)
+        when given. A segment that fails (step budget, solver failure, non-finite state) or whose ion
+        crosses ``stop_plane`` ends the run there; its status is the result's.
     """
     for name in _REFUSED:
         if name in options:
@@ -102,51 +138,26 @@ def simulate_resumable(
         raise ValueError("checkpoint must be a file path (.npz); use jaxion.simulate for a run without checkpoints.")
     check_positive("duration", duration)
     check_positive("segment", segment)
-    supercell = _check_supercell(system, supercell)
-    ion_position, ion_velocity, _ = check_ion_state(ion_position, ion_velocity, options.get("constraint"))
+    supercell = check_supercell(system.lattice, supercell, system.site_cells)
+    start = check_ion_state(ion_position, ion_velocity, options.get("constraint"))
     duration, segment = float(duration), float(segment)
-    echo = supercell_echo_time(system.lattice, supercell)
-    if duration > echo:
-        warnings.warn(
-            f"the run lasts up to τ = {duration:.3g}, but sound goes around the periodic supercell {supercell} in "
-            f"τ ≈ {echo:.3g}: from then on finite-size echoes return to the sites the ion touches.",
-            EchoWarning,
-            stacklevel=2,
-        )
+    warn_echo(system.lattice, supercell, duration, what="the run", stacklevel=3)
     edges = _segment_edges(duration, segment)
-    dof = system.lattice.dof
-    field_shape = (dof, *supercell)
-    displacement = jnp.asarray(options.pop("initial_displacement", jnp.zeros(field_shape)), float)
-    velocity = jnp.asarray(options.pop("initial_velocity", jnp.zeros(field_shape)), float)
-    state0 = FullState(ion_position, ion_velocity, displacement, velocity)
+    state0 = initial_state(system, supercell, start, options.pop("initial_displacement", None), options.pop("initial_velocity", None))
     if options.get("solver") in FUSED_SOLVERS and options.get("dt") is None:
         max_frequency = options.setdefault("max_frequency", system.lattice.max_frequency(supercell))
-        options["dt"] = float(verlet_time_step(max_frequency, jnp.linalg.norm(ion_velocity), system.potential.range))
-    times = None
-    if save_times is not None:
-        times = np.atleast_1d(np.asarray(save_times, float))
-        if times.ndim != 1 or np.any(np.diff(times) < 0) or times[0] < 0 or times[-1] > duration * (1 + 1e-12):
-            raise ValueError(f"save_times must be a non-decreasing 1D array within [0, duration = {duration:g}].")
+        options["dt"] = float(verlet_time_step(max_frequency, jnp.linalg.norm(start.velocity), system.potential.range))
+    times = None if save_times is None else np.asarray(check_save_times(save_times, duration))
 
-    key = fingerprint(system, tuple(supercell), state0, duration, segment, times, sorted((k, repr(v)) for k, v in options.items()))
-    saved = _load(checkpoint, key)
-    if saved is None:
-        done, state, steps, code, stopped, end_time = 0, state0, 0, 0, False, 0.0
-        records = {name: [] for name in _RECORD_FIELDS}
-    else:
-        done = int(saved["segments_done"])
-        state = FullState(*(jnp.asarray(saved[name]) for name in _STATE_FIELDS))
-        steps, code, stopped = int(saved["num_steps"]), int(saved["result"]), bool(saved["stopped_by_event"])
-        end_time = float(saved["end_time"])
-        records = {name: [saved[name]] if name in saved else [] for name in _RECORD_FIELDS}
-
-    segments = range(done, len(edges) - 1)
+    key = fingerprint(_FORMAT, system, tuple(supercell), state0, duration, segment, times, sorted((k, repr(v)) for k, v in options.items()))
+    run = _Progress(state0, _load(checkpoint, key))
+    segments = range(run.done, len(edges) - 1)
     if progress and len(segments) > 1:
         from tqdm.auto import tqdm
 
-        segments = tqdm(segments, desc="segments", unit="seg", initial=done, total=len(edges) - 1)
+        segments = tqdm(segments, desc="segments", unit="seg", initial=run.done, total=len(edges) - 1)
     for k in segments:
-        if stopped or code != 0:
+        if run.stopped or run.status != 0:
             break
         t0, t1 = edges[k], edges[k + 1]
         local = None
@@ -154,34 +165,15 @@ def simulate_resumable(
             inside = (times > t0) & (times <= t1) if k > 0 else (times >= t0) & (times <= t1)
             local = times[inside] - t0 if np.any(inside) else None
         out = simulate(
-            system, supercell, state.ion_position, state.ion_velocity, t1 - t0,
-            initial_displacement=state.displacement, initial_velocity=state.velocity,
-            save_times=local, check_echo=False, **options,
+            system, supercell, run.state.ion_position, run.state.ion_velocity, t1 - t0,
+            initial_displacement=run.state.displacement, initial_velocity=run.state.velocity,
+            save_times=local, check_echo=False, throw=False, **options,
         )
-        state = out.final_state
-        steps += int(out.num_steps)
-        code, stopped = int(out.result), bool(out.stopped_by_event)
-        end_time = t0 + float(out.end_time)
-        if local is not None:
-            records["ts"].append(np.asarray(out.ts) + t0)
-            for name in _RECORD_FIELDS[1:]:
-                records[name].append(np.asarray(getattr(out, name)))
-        arrays = {name: np.concatenate(parts) for name, parts in records.items() if parts}
-        save_npz(
-            checkpoint, fingerprint=np.asarray(key), segments_done=np.asarray(k + 1), num_steps=np.asarray(steps),
-            result=np.asarray(code), stopped_by_event=np.asarray(stopped), end_time=np.asarray(end_time),
-            **{name: np.asarray(getattr(state, name)) for name in _STATE_FIELDS}, **arrays,
-        )
+        run.add(out, t0, local is not None)
+        run.done = k + 1
+        run.save(checkpoint, key)
 
-    extras = {}
-    if times is not None:
-        got = {name: np.concatenate(parts) if parts else None for name, parts in records.items()}
-        missing = times.size - (0 if got["ts"] is None else got["ts"].size)
-        if missing:  # the run ended early: the remaining save times are inf, as in simulate
-            watched = got["site_displacements"]
-            shape = (len(options.get("watch_sites") or system.sites), dof) if watched is None else watched.shape[1:]
-            pad = {"ts": np.full(missing, np.inf), "ion_positions": np.full((missing, 3), np.inf),
-                   "ion_velocities": np.full((missing, 3), np.inf), "site_displacements": np.full((missing, *shape), np.inf)}
-            got = {name: pad[name] if got[name] is None else np.concatenate([got[name], pad[name]]) for name in _RECORD_FIELDS}
-        extras = {name: jnp.asarray(got[name]) for name in _RECORD_FIELDS}
-    return result_between(system, supercell, state0, state, end_time, stopped, steps, code, **extras)
+    args = make_args(system, supercell, start, options.get("bias_force"), options.get("stop_plane"), options.get("watch_sites"))
+    trajectory = {} if times is None else run.trajectory(times, len(args.watch[0]), system.lattice.dof)
+    result = result_between(args, supercell, state0, run.state, run.end_time, run.stopped, run.steps, run.status, **trajectory)
+    return check_status(result, throw, engine="simulate_resumable")

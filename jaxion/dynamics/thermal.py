@@ -3,7 +3,7 @@
 Paper 2 splits the framework coordinates into the response to the ion and a homogeneous solution,
 ``ρ(τ) = ρ_hom(τ) − 2π ∫ Γ(τ − τ') ∇_ρΦ(τ') dτ'`` ((2.12)), and builds ``ρ_hom`` from the free normal
 modes with random phases and amplitudes. Here the modes are those of the infinite lattice on the
-zone grid of :func:`jaxion.theory.kernels.zone_modes_grid` (the grid the memory engine uses for its
+zone grid of :func:`jaxion.kernels.zone_modes_grid` (the grid the memory engine uses for its
 kernel): for each node ``q`` of the half zone, branch ``u`` and standing wave ``c ∈ {cos, sin}``
 
     ρ_a(τ) = Σ_{q,u,c} sqrt(w_q) trig_c(q·n_a) η_u(q) Re[Z_quc e^{2πiω_u(q)τ}],      ρ' = dρ/dτ,
@@ -42,14 +42,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._constants import TWO_PI
 from .._validation import is_concrete
-from ..theory.kernels import zone_modes_grid
+from ..kernels import zone_modes_grid
+from ..lattice import ZoneModes
 
 __all__ = [
     "ThermalBath",
-    "ThermalModes",
     "ThermalMotion",
-    "thermal_modes",
     "sample_mode_amplitudes",
     "motion_from_amplitudes",
     "thermal_motion",
@@ -58,7 +58,6 @@ __all__ = [
     "key_batch_shape",
 ]
 
-TWO_PI = 2.0 * np.pi
 _ZERO_FREQUENCY = 1e-10  # modes with ω below this × ω_max are left at rest
 _TIME_CHUNK = 512
 
@@ -93,33 +92,6 @@ def key_batch_shape(key) -> tuple:
     if key.dtype != jnp.uint32 or key.ndim < 1 or key.shape[-1] != 2:
         raise ValueError(f"key must be a jax.random key (jax.random.key or PRNGKey), or a batch of them; got {key.dtype} {key.shape}.")
     return tuple(key.shape[:-1])
-
-
-class ThermalModes(eqx.Module):
-    """Zone-grid normal modes used for the thermal motion (see :func:`thermal_modes`).
-
-    Attributes:
-        nodes: ``(J, dim)`` reduced wavevectors (one of each ``±q`` pair).
-        weights: ``(J,)`` zone weights (sum 1).
-        omega: ``(J, dof)`` frequencies ``ω_u(q)``.
-        eta: ``(J, dof, dof)`` real polarisations (columns = branches).
-        points_per_axis: the grid ``K``.
-    """
-
-    nodes: jax.Array
-    weights: jax.Array
-    omega: jax.Array
-    eta: jax.Array
-    points_per_axis: int = eqx.field(static=True)
-
-
-def thermal_modes(lattice, points_per_axis: int) -> ThermalModes:
-    """The lattice's modes on the offset zone grid ``K^dim`` (:func:`jaxion.theory.kernels.zone_modes_grid`,
-    from ``lattice.dynamical_matrix``), as used by the memory engine's kernel of the same ``K``."""
-    if isinstance(points_per_axis, bool) or int(points_per_axis) != points_per_axis or int(points_per_axis) < 1:
-        raise ValueError(f"points_per_axis must be a positive integer; got {points_per_axis!r}.")
-    nodes, weights, omega, eta = zone_modes_grid(lattice, int(points_per_axis))
-    return ThermalModes(jnp.asarray(nodes), jnp.asarray(weights), jnp.asarray(omega), jnp.asarray(eta), int(points_per_axis))
 
 
 def sample_mode_amplitudes(key, omega, temperature, quantum: bool = True):
@@ -164,7 +136,7 @@ class ThermalMotion(NamedTuple):
     velocity: jax.Array
 
 
-def _site_matrix(modes: ThermalModes, z, cells):
+def _site_matrix(modes: ZoneModes, z, cells):
     """``C[q, u, a, d] = Σ_c sqrt(w_q) trig_c(q·n_a) η_du(q) Z_quc`` (complex)."""
     phase = modes.nodes @ jnp.asarray(cells, float).T  # (J, S)
     trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=-1)  # (J, S, c)
@@ -172,7 +144,7 @@ def _site_matrix(modes: ThermalModes, z, cells):
 
 
 @eqx.filter_jit
-def motion_from_amplitudes(modes: ThermalModes, z, cells, times, with_velocity: bool = True):
+def motion_from_amplitudes(modes: ZoneModes, z, cells, times, with_velocity: bool = True):
     """``ρ_a(τ) = Σ sqrt(w_q) trig_c(q·n_a) η_u Re[Z e^{2πiωτ}]`` and ``dρ_a/dτ`` at ``times`` for one
     set of amplitudes ``z`` ``(J, dof, 2)``: arrays ``(times, sites, dof)`` (evaluated in time chunks)."""
     cmat = _site_matrix(modes, z, cells)  # (J, u, S, d)
@@ -274,14 +246,14 @@ def thermal_motion(lattice, cells, times, key, temperature, *, quantum: bool = T
         cells = cells[:, None]
     if cells.ndim != 2 or cells.shape[1] != lattice.dim:
         raise ValueError(f"cells must have shape (sites, {lattice.dim}); got {np.shape(cells)}.")
-    modes = thermal_modes(lattice, points_per_axis)
+    modes = zone_modes_grid(lattice, points_per_axis)
     times = jnp.asarray(times, float)
     keys, batch = _flat_keys(key)
     x, v = _motion_batch(modes, keys, jnp.asarray(cells, float), times, jnp.asarray(temperature, float), bool(quantum))
     return ThermalMotion(times, x.reshape(batch + x.shape[1:]), v.reshape(batch + v.shape[1:]))
 
 
-def thermal_site_variance(modes: ThermalModes, temperature, quantum: bool = True):
+def thermal_site_variance(modes: ZoneModes, temperature, quantum: bool = True):
     """Ensemble variance ``⟨ρ_{a,d}²⟩`` and ``⟨ρ'_{a,d}²⟩`` ``(dof,)`` the sampler targets on this grid:
     ``Σ_q w_q Σ_u η_du² ⟨X_u²⟩`` with ``⟨X²⟩ = coth(ω/2ω_T)/(2ω)`` (quantum) or ``ω_T/ω²`` (classical),
     and ``⟨X'²⟩ = 4π²ω²⟨X²⟩``."""

@@ -15,57 +15,22 @@ so ``jaxion reproduce all`` resumes where an interrupted run stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["FigureRun", "FigureSpec", "FIGURES", "figure", "reproduce", "figure_names"]
-
-
-@dataclasses.dataclass(frozen=True)
-class FigureRun:
-    """What a figure function is asked to do."""
-
-    out: Path
-    quick: bool = True
-    progress: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class FigureSpec:
-    name: str
-    paper: int
-    number: str
-    title: str
-    make: Callable[[FigureRun], dict]
-
-
-FIGURES: dict[str, FigureSpec] = {}
-
-
-def figure(name: str, *, paper: int, number: str, title: str):
-    """Register ``make(run: FigureRun) -> dict`` as the reproduction of one paper figure."""
-
-    def register(make):
-        if name in FIGURES:
-            raise ValueError(f"figure {name!r} is registered twice")
-        FIGURES[name] = FigureSpec(name, paper, number, title, make)
-        return make
-
-    return register
+from ._registry import (
+    FIGURES as FIGURES,
+    FigureRun as FigureRun,
+    FigureSpec as FigureSpec,
+    figure as figure,
+    subplots as subplots,
+)
 
 
 def _load_all() -> None:
     """Import the modules that register the figures."""
-    from . import paper1, paper2_steady  # noqa: F401
-
-    try:
-        from . import paper2  # noqa: F401
-    except ImportError as error:  # pragma: no cover - only while paper 2's module is absent
-        if "paper2" not in str(error):
-            raise
+    from . import paper1, paper2, paper2_drift, paper2_steady, paper2_trapping  # noqa: F401
 
 
 def figure_names() -> list[str]:
@@ -128,14 +93,3 @@ def reproduce(names, out="figures", *, quick: bool = True, progress: bool = True
         if progress:
             print(f"[{name}] {wall:.1f} s: {metadata['summary']}", flush=True)
     return summaries
-
-
-def subplots(*args, **kwargs):
-    """``matplotlib.pyplot.subplots`` on the non-interactive Agg backend, constrained layout on."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    kwargs.setdefault("constrained_layout", True)
-    return plt.subplots(*args, **kwargs)

@@ -16,25 +16,17 @@ import warnings
 
 import numpy as np
 
-from .. import (
-    EchoWarning,
-    Gaussian,
-    System,
-    chain3d,
-    cubic_cell_sites,
-    cubic_face_sites,
-    line_sites,
-    simple_cubic,
-    simulate,
-    simulate_memory,
-    supercell_echo_time,
-    sweep_passes,
-)
+from ..dynamics import EchoWarning, simulate
 from ..dynamics.local import simulate_local, time_local_model
+from ..dynamics.memory import simulate_memory
+from ..kernels import kernel_valid_time
+from ..lattice import chain3d, simple_cubic, supercell_echo_time
 from ..plot import PALETTE
+from ..potential import Gaussian
+from ..sweep import sweep_passes
+from ..system import System, cubic_cell_sites, cubic_face_sites, line_sites
 from ..theory import chain_loss_closed_form, low_speed_loss, mode_sum_loss
-from ..theory.kernels import kernel_valid_time
-from . import FigureRun, figure, subplots
+from ._registry import FigureRun, figure, subplots
 
 __all__ = ["zero_crossings", "oscillation_envelope"]
 
@@ -229,7 +221,7 @@ def fig6(run: FigureRun) -> dict:
     began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EchoWarning)
-        finite = simulate_memory(system, start, velocity, duration, dt=1e-3, constraint=line, supercell=size)
+        finite = simulate_memory(system, start, velocity, duration, dt=1e-3, constraint=line, supercell=(size,) * 3)
     timings["memory supercell"] = time.perf_counter() - began
     runs[f"memory, {size}³ supercell's kernel"] = memory_curves(finite)
     grid = 48 if run.quick else None  # None: the smallest echo-free grid for τ = 30 (K = 1051)
@@ -245,7 +237,7 @@ def fig6(run: FigureRun) -> dict:
         local = simulate_local(model, start, velocity, duration, save_times=times, constraint=line)
         timings[f"local {softening}"] = time.perf_counter() - began
         runs[f"time-local (1.26), {'½' if softening == 'half' else 'printed'} softening"] = (
-            np.asarray(local.positions[:, 2]), np.asarray(local.velocities[:, 2]))
+            np.asarray(local.ion_positions[:, 2]), np.asarray(local.ion_velocities[:, 2]))
 
     names = list(runs)
     z_full, z_finite, z_mem = (runs[n][0] for n in names[:3])
@@ -279,7 +271,8 @@ def fig6(run: FigureRun) -> dict:
         axes[0].plot(times, z / 2.0, styles[i], color=PALETTE[i], lw=widths[i], label=name)
         axes[1].plot(times, v, styles[i], color=PALETTE[i], lw=widths[i])
     axes[2].semilogy(times, np.abs(z_full - z_mem) / 2.0, color=PALETTE[0], lw=1.0, label=f"|full {size}³ − infinite| (memory)")
-    axes[2].semilogy(times, np.abs(z_finite - z_full) / 2.0 + 1e-16, color=PALETTE[1], lw=1.0, label=f"|memory {size}³ supercell − full {size}³|")
+    axes[2].semilogy(times, np.abs(z_finite - z_full) / 2.0 + 1e-16, color=PALETTE[1], lw=1.0,
+                     label=f"|memory {size}³ supercell − full {size}³|")
     for ax in axes:
         ax.axvline(echo, color="0.6", lw=0.8)
     axes[0].set_ylabel("position z / α (dimensionless)")
@@ -295,7 +288,8 @@ def fig6(run: FigureRun) -> dict:
                f"full {size}³ {full_peaks[-1]:.3f}, infinite {memory_final}, ½ {half['final_envelope']:.3f}, printed "
                f"{printed['final_envelope']:.3f}; memory on the supercell's kernel vs full: {finite_vs_full:.1e} (its δ = 1e-3 "
                f"Verlet error); infinite-lattice "
-               f"memory run {timings['memory infinite']:.0f} s, time-local {timings['local half']:.1f} s, full {size}³ {timings['full']:.0f} s")
+               f"memory run {timings['memory infinite']:.0f} s, time-local {timings['local half']:.1f} s, "
+               f"full {size}³ {timings['full']:.0f} s")
     data = {"times": times, **{f"z_{i}": z for i, (z, _) in enumerate(runs.values())},
             **{f"v_{i}": v for i, (_, v) in enumerate(runs.values())}}
     parameters = {"supercell": size, "echo_time": echo, "memory_grid": int(memory.points_per_axis), "memory_valid_until": memory_end,

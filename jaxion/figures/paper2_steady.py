@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Gaussian
 from ..plot import PALETTE
+from ..potential import Gaussian
 from ..theory.paper2 import (
     broadened_steady_state_loss,
     capture_speed,
     drift_velocities,
     steady_state_loss,
 )
-from . import FigureRun, figure, subplots
+from ._registry import FigureRun, figure, subplots
 
 BIAS = 0.01
 

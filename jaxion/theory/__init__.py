@@ -1,16 +1,80 @@
 """Loss predictions without a trajectory: closed forms and mode sums.
 
 - Paper 1 chain closed forms (1.14)–(1.17): :mod:`jaxion.theory.chain`.
-- Brillouin-zone mode sums for any lattice, (1.11), (1.13), (1.23), (1.29): :mod:`jaxion.theory.modes`.
+- Brillouin-zone mode sums for any lattice, (1.11), (1.13): :mod:`jaxion.theory.modes`.
+- The low-speed theory, (1.23) and (1.29): :mod:`jaxion.theory.low_speed`.
 - Paper 2 (chain moving along itself), (2.15), (2.16), (2.25)–(2.28), (2.33), Fig. 9: :mod:`jaxion.theory.paper2`.
-- Response kernels (2.13)/(1.10) of any lattice for the memory engine: :mod:`jaxion.theory.kernels` (zone
-  sums, validity, disk cache) and :mod:`jaxion.theory.binned` (long 2D/3D tables: symmetry folding,
-  frequency binning, FFT in time).
+
+The response kernels (2.13)/(1.10) of the memory engine are in :mod:`jaxion.kernels`.
 """
 
-from . import chain, modes, paper2
-from .chain import *  # noqa: F401,F403
-from .modes import *  # noqa: F401,F403
-from .paper2 import *  # noqa: F401,F403
+from . import chain as chain, low_speed as low_speed, modes as modes, paper2 as paper2
+from .chain import (
+    chain_loss_closed_form as chain_loss_closed_form,
+    chain_loss_fast as chain_loss_fast,
+    chain_loss_slow as chain_loss_slow,
+    chain_loss_unconfined as chain_loss_unconfined,
+)
+from .low_speed import (
+    low_speed_loss as low_speed_loss,
+    recoil_matrix as recoil_matrix,
+    static_greens_function as static_greens_function,
+)
+from .modes import (
+    interaction_forces as interaction_forces,
+    mode_sum_loss as mode_sum_loss,
+    supercell_quadrature as supercell_quadrature,
+    trajectory_mode_loss as trajectory_mode_loss,
+    zone_modes as zone_modes,
+    zone_quadrature as zone_quadrature,
+)
+from .paper2 import (
+    DriftVelocities as DriftVelocities,
+    broadened_steady_state_loss as broadened_steady_state_loss,
+    capture_speed as capture_speed,
+    drift_velocities as drift_velocities,
+    extremal_speed as extremal_speed,
+    memory_kernel as memory_kernel,
+    single_pass_loss as single_pass_loss,
+    single_pass_loss_fast as single_pass_loss_fast,
+    single_pass_loss_gaussian as single_pass_loss_gaussian,
+    single_pass_loss_slow as single_pass_loss_slow,
+    spike_speeds as spike_speeds,
+    steady_state_loss as steady_state_loss,
+    steady_state_roots as steady_state_roots,
+    velocity_near_mass as velocity_near_mass,
+)
 
-__all__ = [*chain.__all__, *modes.__all__, *paper2.__all__]
+__all__ = [
+    "chain",
+    "low_speed",
+    "modes",
+    "paper2",
+    "chain_loss_closed_form",
+    "chain_loss_fast",
+    "chain_loss_slow",
+    "chain_loss_unconfined",
+    "zone_quadrature",
+    "supercell_quadrature",
+    "zone_modes",
+    "mode_sum_loss",
+    "interaction_forces",
+    "trajectory_mode_loss",
+    "recoil_matrix",
+    "low_speed_loss",
+    "static_greens_function",
+    "memory_kernel",
+    "single_pass_loss",
+    "single_pass_loss_gaussian",
+    "single_pass_loss_fast",
+    "single_pass_loss_slow",
+    "steady_state_roots",
+    "steady_state_loss",
+    "spike_speeds",
+    "DriftVelocities",
+    "drift_velocities",
+    "velocity_near_mass",
+    "capture_speed",
+    "extremal_speed",
+    "broadened_steady_state_loss",
+]

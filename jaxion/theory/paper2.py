@@ -4,7 +4,7 @@ Units of paper 2: time in periods of the *slowest* mode ``2π/Ω_slow``, so the 
 along it only) has ``ω(q)² = 1 + (ω_fast² − 1) sin²(q/2)`` — paper 1's chain with ``κ = 1``,
 ``k = (ω_fast² − 1)/4`` (:func:`jaxion.chain`). Lattice spacing ``α``. The pair potential ``Φ(u)`` of the
 ion–mass distance enters through its transform along the chain ``Φ̃_p = ∫ du e^{ipu} Φ(u)``
-(:meth:`PairPotential.path_transform` at impact parameter 0).
+(:meth:`AbstractPairPotential.path_transform` at impact parameter 0).
 
 - :func:`memory_kernel` — (2.15) ``Γ_n(τ)``.
 - :func:`single_pass_loss` — (2.25) for any pair potential; :func:`single_pass_loss_gaussian` (2.26),
@@ -26,7 +26,7 @@ import numpy as np
 from jax.scipy.special import i0e, i1e
 
 from .._validation import check_finite, check_positive, is_concrete
-from ..potential import PairPotential
+from ..potential import AbstractPairPotential
 from .modes import zone_quadrature
 
 __all__ = [
@@ -56,8 +56,8 @@ def _check_omega_fast(omega_fast):
 
 
 def _check_potential(potential):
-    if not isinstance(potential, PairPotential):
-        raise ValueError(f"potential must be a jaxion PairPotential; got {type(potential).__name__}.")
+    if not isinstance(potential, AbstractPairPotential):
+        raise ValueError(f"potential must be a jaxion AbstractPairPotential; got {type(potential).__name__}.")
 
 
 # ----------------------------------------------------------------------------- (2.15)
@@ -131,7 +131,7 @@ def _band(q, omega_fast):
     return jnp.sqrt(1.0 + (omega_fast**2 - 1.0) * jnp.sin(q / 2) ** 2)
 
 
-def single_pass_loss(speed, potential: PairPotential, omega_fast=10.0, *, quadrature=None):
+def single_pass_loss(speed, potential: AbstractPairPotential, omega_fast=10.0, *, quadrature=None):
     """Paper 2, (2.25): single-pass loss for any pair potential ``Φ(u)`` (``α → ∞``, constant speed,
     chain at rest),
 
@@ -297,7 +297,7 @@ def _roots_core(speeds, omega_fast, alpha, periods: int):
     return jax.vmap(lambda v: _roots_one_speed(v, b, alpha, omega_fast, periods))(speeds)
 
 
-def steady_state_loss(speed, potential: PairPotential, omega_fast=10.0, spacing=40.0, *, max_periods: int | None = None):
+def steady_state_loss(speed, potential: AbstractPairPotential, omega_fast=10.0, spacing=40.0, *, max_periods: int | None = None):
     """Paper 2, (2.33): the steady-state loss per lattice spacing passed (``N → ∞`` masses passed at
     constant speed):
 
@@ -401,8 +401,8 @@ class DriftVelocities(NamedTuple):
 
 
 def drift_velocities(
-    bias,
-    potential: PairPotential,
+    bias_energy,
+    potential: AbstractPairPotential,
     omega_fast=10.0,
     spacing=40.0,
     speed_range=(2.0, 200.0),
@@ -410,10 +410,11 @@ def drift_velocities(
     points: int = 4000,
     min_separation: float = 0.0,
 ) -> DriftVelocities:
-    """Drift velocities under a bias ``β`` (energy gained per lattice spacing, a force ``β/α``): the speeds
-    where (2.33) ``Δ̄(σ') = β``. ``Δ̄ − β`` is evaluated on a geometric grid of ``points`` speeds over
-    ``speed_range`` with the :func:`spike_speeds` (± 1e-9 relative) added, every sign change is refined by
-    bisection, and classified by its direction (see :class:`DriftVelocities`).
+    """Drift velocities under a bias ``β = bias_energy`` (the energy gained per lattice spacing; the engines'
+    ``bias_force`` is ``β/α``): the speeds where (2.33) ``Δ̄(σ') = β``. ``Δ̄ − β`` is evaluated on a
+    geometric grid of ``points`` speeds over ``speed_range`` with the :func:`spike_speeds` (± 1e-9 relative)
+    added, every sign change is refined by bisection, and classified by its direction (see
+    :class:`DriftVelocities`).
 
     Stability (derived here; ``shared/NOTES.md`` words it as "negative slope of Δ̄ − β", which is the
     slope of the net gain ``β − Δ̄``): after a pass the kinetic energy changes by ``β − Δ̄(σ')``, so a
@@ -427,7 +428,7 @@ def drift_velocities(
     variation of a real ion within one pass. ``min_separation > 0`` (relative, e.g. 1e-3) drops such
     pairs; the default 0 keeps every crossing of (2.33).
     """
-    check_positive("bias", bias)
+    check_positive("bias_energy", bias_energy)
     _check_potential(potential)
     lo, hi = (float(v) for v in speed_range)
     check_positive("speed_range", np.asarray([lo, hi]))
@@ -440,14 +441,14 @@ def drift_velocities(
     def loss(v):
         return steady_state_loss(v, potential, omega_fast, spacing, max_periods=periods)
 
-    f = np.asarray(loss(jnp.asarray(grid))) - float(bias)
+    f = np.asarray(loss(jnp.asarray(grid))) - float(bias_energy)
     change = np.nonzero((f[:-1] >= 0) != (f[1:] >= 0))[0]
     a, e = grid[change], grid[change + 1]
     rising = f[change] < 0
     jump = np.array([np.any((spikes > ai) & (spikes < ei)) for ai, ei in zip(a, e)], dtype=bool)
     for _ in range(60):
         mid = 0.5 * (a + e)
-        fm = np.asarray(loss(jnp.asarray(mid))) - float(bias) if len(mid) else np.zeros(0)
+        fm = np.asarray(loss(jnp.asarray(mid))) - float(bias_energy) if len(mid) else np.zeros(0)
         same = (fm >= 0) == ~rising  # same sign as the left end (negative for rising)
         a, e = np.where(same, mid, a), np.where(same, e, mid)
     roots = 0.5 * (a + e)
@@ -464,12 +465,12 @@ def drift_velocities(
     )
 
 
-def _contact_energy(potential: PairPotential):
+def _contact_energy(potential: AbstractPairPotential):
     """``Φ`` at the chain mass itself (the extremum of a monotone pair potential on the chain axis)."""
     return potential(jnp.zeros(()))
 
 
-def velocity_near_mass(times, speed, potential: PairPotential, mass_ratio=1.0):
+def velocity_near_mass(times, speed, potential: AbstractPairPotential, mass_ratio=1.0):
     """Paper 2, (2.16): the ion's speed while it passes one (fixed) chain mass, from energy conservation,
 
         ``σ'(τ) = sqrt(σ'₀² − (8π²/μ) Φ(σ'₀ τ))``,   ``τ ∈ [−α/(2σ'₀), α/(2σ'₀)]``,
@@ -489,13 +490,13 @@ def velocity_near_mass(times, speed, potential: PairPotential, mass_ratio=1.0):
     return jnp.sqrt(jnp.maximum(squared, 0.0))
 
 
-def extremal_speed(speed, potential: PairPotential, mass_ratio=1.0):
+def extremal_speed(speed, potential: AbstractPairPotential, mass_ratio=1.0):
     """Paper 2, Sec. IV A: the speed at the chain mass, ``σ'_ext = sqrt(σ'₀² − 8π²Φ0/μ)`` (0 if the ion
     cannot reach the mass): (2.16) at ``τ = 0``."""
     return velocity_near_mass(0.0, speed, potential, mass_ratio)
 
 
-def capture_speed(potential: PairPotential, mass_ratio=1.0):
+def capture_speed(potential: AbstractPairPotential, mass_ratio=1.0):
     """Paper 2, Sec. IV A: the least midway speed with which an ion crosses a repulsive mass,
     ``σ'_min = sqrt(8π²Φ0/μ)`` (``Φ0`` = the potential at the mass); 0 for an attractive potential,
     which captures the ion only once it has lost energy (Fig. 4(d))."""
@@ -506,7 +507,7 @@ def capture_speed(potential: PairPotential, mass_ratio=1.0):
 
 def broadened_steady_state_loss(
     speed,
-    potential: PairPotential,
+    potential: AbstractPairPotential,
     omega_fast=10.0,
     spacing=40.0,
     mass_ratio=1.0,

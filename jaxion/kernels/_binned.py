@@ -1,6 +1,6 @@
 """The response kernel (2.13)/(1.10) of a 2D/3D lattice on a long uniform time grid, by frequency binning.
 
-:func:`jaxion.theory.kernels.kernel_by_differences` sums every zone-grid mode at every time: ``modes ×
+:func:`jaxion.kernels.kernel_by_differences` sums every zone-grid mode at every time: ``modes ×
 times`` work. Paper 1's Fig. 6 (``τ = 30``) needs the grid ``K = 1051`` to stay echo-free (5.8e8 wavevectors,
 1.7e9 modes) and 6 000–30 000 times: ~1e14 terms. This module computes *the same zone sum* with
 ``modes + bins × times`` work, in three exact steps:
@@ -20,9 +20,9 @@ times`` work. Paper 1's Fig. 6 (``τ = 30``) needs the grid ``K = 1051`` to stay
 
 The last axis is processed slice by slice (``q_last`` fixed), so memory stays ``O(K^{dim−1})`` and the
 phase ``cos(q·n)`` factorises into a per-slice part and a per-point part shared by all differences with
-the same transverse offset. The result is the zone sum of :func:`kernel_by_differences` on the same grid
+the same transverse offset. The result is the zone sum of :func:`jaxion.kernels.kernel_by_differences` on the same grid
 (twisted or periodic), to ~1e-11 relative (tested); its range of validity is the grid's
-(:func:`jaxion.theory.kernels.kernel_valid_time`). The binning is the classical histogram
+(:func:`jaxion.kernels.kernel_valid_time`). The binning is the classical histogram
 representation of the projected density of states (the "sine transform of a projected DOS" route), made
 exact by the moments instead of smoothed.
 """
@@ -36,9 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._constants import TWO_PI
+from ._zone import BOUNDARIES
+
 __all__ = ["binned_kernel", "symmetry_folding"]
 
-TWO_PI = 2.0 * np.pi
 _TAYLOR_ARGUMENT = 0.1  # π τ_max δω: the largest |2π τ x| inside a bin
 _MOMENTS = 7  # terms of the Taylor series: 0.1^7/7! ≈ 2e-11
 _DEGENERATE = 1e-7  # relative eigenvalue gap below which polarisations of a pair are shared
@@ -240,15 +242,13 @@ def _slice_function(lattice, q_transverse: np.ndarray, mult: np.ndarray, offsets
     bond_phase = q_t @ bonds[:, :-1].T  # (N, b)
     bond_cos, bond_sin = jnp.asarray(np.cos(bond_phase)), jnp.asarray(np.sin(bond_phase))
     bond_last = jnp.asarray(bonds[:, -1])
-    springs = jnp.asarray(lattice.force_constants, dtype=float)  # (b, dof, dof)
-    confinement = jnp.asarray(lattice.confinement, dtype=float)
     inverse_factorials = [1.0 / math.factorial(k) for k in range(moments)]
 
     @jax.jit
     def run(q_last):
         c_last, s_last = jnp.cos(q_last * bond_last), jnp.sin(q_last * bond_last)
         cos_bond = bond_cos * c_last - bond_sin * s_last  # cos(q⊥·v⊥ + q_l v_l)
-        d = confinement + jnp.einsum("nb,bij->nij", 2.0 * (1.0 - cos_bond), springs)
+        d = lattice.dynamical_matrix_from_cosines(cos_bond)
         lam, coeff = _eigen_coefficients(d, basis)
         omega = jnp.sqrt(jnp.clip(lam, 0.0))  # (N, u)
         zero = omega < 1e-9
@@ -291,13 +291,11 @@ def _fast_length(n: int) -> int:
 def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_axis: int, *, boundary: str = "twisted",
                   progress: bool = False) -> np.ndarray:
     """``G(n_d, l·dt)``, ``l = 0 … num_times − 1``, for integer cell differences ``n_d`` ``(D, dim)``: the
-    zone sum (2.13)/(1.10) on the ``K``-grid of :func:`jaxion.theory.kernels.zone_modes_grid`, computed by
+    zone sum (2.13)/(1.10) on the ``K``-grid of :func:`jaxion.kernels.zone_modes_grid`, computed by
     symmetry folding, frequency binning and an FFT in time (module notes). Returns ``(T, D, dof, dof)``.
 
     Needs a lattice of dimension 2 or 3 (chains use the direct sum); ``progress`` shows a bar over the
     slices of the grid."""
-    from .kernels import BOUNDARIES
-
     if lattice.dim < 2:
         raise ValueError("binned_kernel needs a 2D or 3D lattice; chains use kernel_by_differences(method='sum').")
     if boundary not in BOUNDARIES:
