@@ -460,12 +460,15 @@ def bench_breakdown(case: Case, baseline_step_s: float):
     """Per-step cost of the pieces of a jaxion step, each inside one compiled fori_loop."""
     import diffrax
 
-    from jaxion.dynamics.full import FullState, _vector_field, _wrapped_index  # private: diagnosis only
+    from jaxion.dynamics._framework import FullArgs, FullState, wrapped_index  # private: diagnosis only
 
     system, lattice, supercell = case.system, case.system.lattice, case.supercell
-    index = _wrapped_index(system.site_cells, supercell)
+    index = wrapped_index(system.site_cells, supercell)
     line = jnp.asarray([0.0, 0.0, 1.0])
-    args = (system, index, line, None, index)  # as `simulate` passes them: (system, sites, line, stop plane, watched sites)
+    args = FullArgs(system, index, line, jnp.zeros(3), None, index)  # as `simulate` builds them
+
+    def _vector_field(t, y, a):
+        return a.rates(y)
     field_ = 1e-4 * jnp.asarray(np.random.default_rng(1).standard_normal((lattice.dof, *supercell)))
     state = FullState(jnp.asarray([0.0, 0.0, -1.0]), jnp.asarray([0.0, 0.0, case.speed]), field_, field_)
     h = 1e-3
@@ -478,7 +481,7 @@ def bench_breakdown(case: Case, baseline_step_s: float):
         return median_time(lambda: jax.block_until_ready(fn(args, init)), min_repeats=3, max_repeats=10, target_s=1.0) / inner
 
     def roll_body(a, y):
-        return y - 1e-3 * a[0].lattice.apply_coupling(y)
+        return y - 1e-3 * a.system.lattice.apply_coupling(y)
 
     def rhs_body(a, y):
         return tree_map(lambda u, d: u + h * d, y, _vector_field(0.0, y, a))

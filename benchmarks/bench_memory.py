@@ -344,7 +344,8 @@ def section_fig8_batches(per_sign: int, duration: float) -> dict:
     one ``simulate_memory_batch`` call split over the local devices, as the figure runs it."""
     import math
 
-    from jaxion.figures.paper2 import ALPHA, BIAS, _biased_runs
+    from jaxion.figures._paper2_chain import ALPHA, BIAS
+    from jaxion.figures.paper2_drift import _biased_runs
 
     ranges = {"repulsive": (2.0, 13.0), "attractive": (-2.0, 6.0)}
     accel = 4 * np.pi**2 * BIAS / ALPHA

@@ -21,9 +21,9 @@ direction): the force is then projected on the line, as for the papers' figures.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,19 +104,19 @@ class FullResult(AbstractResult):
     site_displacements: Float[Array, "*batch times watched dof"] | None
 
 
-class _Solve(eqx.Module):
-    """Validated solver options of one run (the plan of the full engine)."""
+class _Solve(NamedTuple):
+    """Validated solver options of one run (the plan of the full engine; traced values allowed)."""
 
-    solver: str | diffrax.AbstractSolver = eqx.field(static=True)
+    solver: str | diffrax.AbstractSolver
     dt: Float[Array, ""] | None
-    rtol: float = eqx.field(static=True)
-    atol: float = eqx.field(static=True)
-    dtmax: float | None = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
+    rtol: float
+    atol: float
+    dtmax: float | None
+    max_steps: int
     save_times: Float[Array, " times"] | None
-    adjoint: diffrax.AbstractAdjoint | None = eqx.field(static=True)
-    max_frequency: float | None = eqx.field(static=True)
-    progress: bool = eqx.field(static=True)
+    adjoint: diffrax.AbstractAdjoint | None
+    max_frequency: float | None
+    progress: bool
 
 
 def _max_norm(tree) -> Array:
