@@ -49,10 +49,10 @@ import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import scipy  # noqa: E402
-
-import jaxion as jx  # noqa: E402  (enables float64)
 from baseline_numpy import coupling_matrix, dop853_pass, make_problem, rk4_pass  # noqa: E402
 from machine import machine_description  # noqa: E402
+
+import jaxion as jx  # noqa: E402  (enables float64)
 
 warnings.simplefilter("ignore", jx.EchoWarning)
 
@@ -406,7 +406,9 @@ def bench_accuracy(case: Case, budget_s: float):
         if code == "baseline" and chosen is not None and (baseline_best is None or chosen["wall"] < baseline_best[0]):
             baseline_best = (chosen["wall"], f"{name} {setting_text(kind, chosen['rung'], case)}")
         for rec in records:
-            details.append([case.label, f"{code} {name}", setting_text(kind, rec["rung"], case), rec["steps"], "-" if rec["nfev"] is None else rec["nfev"], f"{rec['err']:.1e}", fmt_time(rec["wall"]), "✓" if rec["passes"] else ""])
+            details.append([case.label, f"{code} {name}", setting_text(kind, rec["rung"], case), rec["steps"],
+                            "-" if rec["nfev"] is None else rec["nfev"], f"{rec['err']:.1e}", fmt_time(rec["wall"]),
+                            "✓" if rec["passes"] else ""])
         if code == "jaxion":
             key = (name.split()[0], "fixed" if kind == "n" else "adaptive")
             first, warm = case.runner.compiled.get(key, (float("nan"), float("nan")))
@@ -444,12 +446,16 @@ def bench_defaults(case: Case, reference):
     rows = []
     for solver in case.default_solvers:
         r = case.runner(solver, rtol=1e-9)
-        rows.append([case.label, f"jaxion {solver}", "rtol=1e-9, atol=1e-12", r["steps"], f"{abs(r['loss'] - reference) / abs(reference):.1e}", fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]), f"{case.atoms * r['steps'] / r['wall']:.3g}", f"{r['drift']:.1e}"])
+        rows.append([case.label, f"jaxion {solver}", "rtol=1e-9, atol=1e-12", r["steps"],
+                     f"{abs(r['loss'] - reference) / abs(reference):.1e}", fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]),
+                     f"{case.atoms * r['steps'] / r['wall']:.3g}", f"{r['drift']:.1e}"])
     r = baseline_run(case, "dop853", rtol=1e-9)
-    rows.append([case.label, "baseline DOP853", "rtol=1e-9, atol=1e-12", r["steps"], f"{abs(r['loss'] - reference) / abs(reference):.1e}", fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]), f"{case.atoms * r['steps'] / r['wall']:.3g}", "-"])
+    rows.append([case.label, "baseline DOP853", "rtol=1e-9, atol=1e-12", r["steps"], f"{abs(r['loss'] - reference) / abs(reference):.1e}",
+                 fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]), f"{case.atoms * r['steps'] / r['wall']:.3g}", "-"])
     n = max(stable_steps(case, "rk4")[0], 100)
     r = baseline_run(case, "rk4", dt=case.transit / n)
-    rows.append([case.label, "baseline RK4", f"dt=T/{n}", r["steps"], f"{abs(r['loss'] - reference) / abs(reference):.1e}", fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]), f"{case.atoms * r['steps'] / r['wall']:.3g}", "-"])
+    rows.append([case.label, "baseline RK4", f"dt=T/{n}", r["steps"], f"{abs(r['loss'] - reference) / abs(reference):.1e}",
+                 fmt_time(r["wall"]), fmt_time(r["wall"] / r["steps"]), f"{case.atoms * r['steps'] / r['wall']:.3g}", "-"])
     return rows
 
 
@@ -678,7 +684,8 @@ def bench_fig4(system, supercell, quick: bool):
         t_base = time.perf_counter() - t0
         probes.append(dict(speed=v, t_mine=t_mine, steps=mine["steps"], t_base=t_base, base_steps=base.num_steps, base_loss=base.loss,
                            diff=abs(mine["loss"] - base.loss) / abs(base.loss)))
-        log(f"    fig4 probe v={v:g}: verlet {fmt_time(t_mine)} ({mine['steps']} steps), DOP853 {fmt_time(t_base)} ({base.num_steps} steps), rel. diff {probes[-1]['diff']:.1e}")
+        log(f"    fig4 probe v={v:g}: verlet {fmt_time(t_mine)} ({mine['steps']} steps), DOP853 {fmt_time(t_base)} "
+            f"({base.num_steps} steps), rel. diff {probes[-1]['diff']:.1e}")
     a, b = np.polyfit([path / p["speed"] for p in probes], [p["t_base"] for p in probes], 1)
     baseline_curve = float(np.sum(np.maximum(a * transits + b, 0.0)))
     if quick:
@@ -726,8 +733,8 @@ def bench_fig4_memory(system, supercell, probe_speeds):
 
 def fig4_report(r) -> str:
     probe_rows = [
-        [f"{p['speed']:g}", fmt_time(p["t_mine"]), p["steps"], fmt_time(p["t_base"]), p["base_steps"], f"{p['diff']:.1e}", f"{p['t_base'] / p['t_mine']:.1f}×",
-         f"{p['memory_diff']:.1e}"] for p in r["probes"]
+        [f"{p['speed']:g}", fmt_time(p["t_mine"]), p["steps"], fmt_time(p["t_base"]), p["base_steps"], f"{p['diff']:.1e}",
+         f"{p['t_base'] / p['t_mine']:.1f}×", f"{p['memory_diff']:.1e}"] for p in r["probes"]
     ]
     how = "measured (all 50 passes)" if r["measured"] else "estimated: probe wall/step × predicted steps"
     return "\n".join(
@@ -742,9 +749,13 @@ def fig4_report(r) -> str:
             table(
                 ["curve", "jaxion", "baseline DOP853 (estimated)", "speed-up"],
                 [
-                    [f"Verlet: {r['steps']:,} steps, {r['atoms'] * r['steps']:.3g} atom-steps", f"**{fmt_time(r['jaxion'])}** ({how}) + compile {fmt_time(r['compile'])}", fmt_time(r["baseline"]), f"**{r['baseline'] / r['jaxion']:.1f}×** ({r['baseline'] / (r['jaxion'] + r['compile']):.1f}× with compile)"],
-                    [f"memory engine on the periodic 50³ kernel: {r['memory']['members']} passes (the 50 + the probes) × {r['memory']['steps']} steps, dt = {r['memory']['dt']:g}",
-                     f"**{fmt_time(r['memory']['wall'])}** (measured, cold: kernel + compile + runs)", fmt_time(r["baseline"]), f"**{r['baseline'] / r['memory']['wall']:.1f}×**"],
+                    [f"Verlet: {r['steps']:,} steps, {r['atoms'] * r['steps']:.3g} atom-steps",
+                     f"**{fmt_time(r['jaxion'])}** ({how}) + compile {fmt_time(r['compile'])}", fmt_time(r["baseline"]),
+                     f"**{r['baseline'] / r['jaxion']:.1f}×** ({r['baseline'] / (r['jaxion'] + r['compile']):.1f}× with compile)"],
+                    [f"memory engine on the periodic 50³ kernel: {r['memory']['members']} passes (the 50 + the probes) × "
+                     f"{r['memory']['steps']} steps, dt = {r['memory']['dt']:g}",
+                     f"**{fmt_time(r['memory']['wall'])}** (measured, cold: kernel + compile + runs)", fmt_time(r["baseline"]),
+                     f"**{r['baseline'] / r['memory']['wall']:.1f}×**"],
                 ],
             ),
         ]
@@ -769,7 +780,8 @@ def main():
     parser.add_argument("--no-fig4", action="store_true", help="skip section 7 (the Fig. 4 curve at 50^3)")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="markdown file to append to")
     parser.add_argument(
-        "--wait-idle", type=float, default=0.0, metavar="SECONDS", help="first wait up to SECONDS for the 1-min load average to drop below 0.5"
+        "--wait-idle", type=float, default=0.0, metavar="SECONDS",
+        help="first wait up to SECONDS for the 1-min load average to drop below 0.5",
     )
     args = parser.parse_args()
     deadline = time.time() + args.wait_idle
@@ -782,7 +794,8 @@ def main():
     # ---------------------------------------------------------------- 1. force evaluations
     chain = jx.chain3d(99 / 4, confinement_parallel=1.0)
     cubic = jx.simple_cubic(k1=15.0, k2=5.0, spacing=2.0)
-    force_cases = [("chain3d", chain, (200,)), ("chain3d", chain, (10_000,)), ("simple cubic", cubic, (20, 20, 20)), ("simple cubic", cubic, (50, 50, 50))]
+    force_cases = [("chain3d", chain, (200,)), ("chain3d", chain, (10_000,)), ("simple cubic", cubic, (20, 20, 20)),
+                   ("simple cubic", cubic, (50, 50, 50))]
     force_results = []
     for name, lat, sc in force_cases:
         label = f"{name} {'x'.join(map(str, sc))}"
@@ -796,7 +809,8 @@ def main():
         Case("cubic 20³", jx.System(cubic, gaussian), 20.0, (20, 20, 20), (0.0, 0.0, 0.0)),
     ]
     if not args.quick:
-        cases.append(Case("cubic 50³", jx.System(cubic, gaussian), 20.0, (50, 50, 50), (0.0, 0.0, 0.0), eager=False, default_solvers=("tsit5",), compile_rtol=1e-5))
+        cases.append(Case("cubic 50³", jx.System(cubic, gaussian), 20.0, (50, 50, 50), (0.0, 0.0, 0.0), eager=False,
+                          default_solvers=("tsit5",), compile_rtol=1e-5))
     for case in cases:
         case.setup()
 
@@ -823,10 +837,12 @@ def main():
     fused_rows = []
     for case, ref in references:
         fused_rows.append(
-            bench_fused(case.label, case.system, case.speed, case.supercell, case.impact, ref["reference"], ref["baseline_best"], scipy_evals.get(case.atoms))
+            bench_fused(case.label, case.system, case.speed, case.supercell, case.impact, ref["reference"], ref["baseline_best"],
+                        scipy_evals.get(case.atoms))
         )
     if args.quick:  # the 50³ Verlet pass is cheap; no reference or baseline ladder in quick mode
-        fused_rows.append(bench_fused("cubic 50³", jx.System(cubic, gaussian), 20.0, (50, 50, 50), (0.0, 0.0, 0.0), scipy_evals=scipy_evals.get(50**3)))
+        fused_rows.append(bench_fused("cubic 50³", jx.System(cubic, gaussian), 20.0, (50, 50, 50), (0.0, 0.0, 0.0),
+                                      scipy_evals=scipy_evals.get(50**3)))
     for r in fused_rows:
         log(f"  {r['label']}: {r['steps']} steps, {fmt_time(r['wall'])}, {fmt_time(r['step'])}/step, err {r['err']:.1e}")
     fig4 = None
@@ -839,7 +855,9 @@ def main():
     mode = "quick" if args.quick else "default"
     ref_lines = []
     for case, ref in references:
-        cross = f"; cross-check: {ref['cross_label']}, see section 4" if ref["cross"] is None else f"; cross-check {ref['cross_label']}: {ref['cross']:.10e} (rel. diff {abs(ref['cross'] - ref['reference']) / abs(ref['reference']):.1e})"
+        cross = (f"; cross-check: {ref['cross_label']}, see section 4" if ref["cross"] is None else
+                 f"; cross-check {ref['cross_label']}: {ref['cross']:.10e} "
+                 f"(rel. diff {abs(ref['cross'] - ref['reference']) / abs(ref['reference']):.1e})")
         ref_lines.append(
             f"- **{case.label}**: speed {case.speed:g}, impact {case.impact}, λ=1, Φ0=0.01, μ=1, ω_max={case.omega_max:.4g}, "
             f"transit T = 14λ/v = {case.transit:.4g}; reference loss (SciPy DOP853 rtol={REFERENCE_RTOL:g}, atol={REFERENCE_ATOL:g}, "
@@ -847,7 +865,8 @@ def main():
         )
     report = "\n".join(
         [
-            f"## Run {env['date']} — `python benchmarks/bench_full_engine.py{' --quick' if args.quick else ''}` ({mode} mode, {total / 60:.1f} min)",
+            f"## Run {env['date']} — `python benchmarks/bench_full_engine.py{' --quick' if args.quick else ''}` "
+            f"({mode} mode, {total / 60:.1f} min)",
             "",
             f"- device: `{env['devices']}`",
             f"- CPU: {env['cpu']}; load average (1/5/15 min) at start: {env['load']}, at end: "
@@ -869,13 +888,15 @@ def main():
             *ref_lines,
             "",
             table(
-                ["case", "code", "integrator", "cheapest setting (next finer also passes)", "steps", "rel. error", "wall (warm)", "atom-steps/s", "compile / assembly", "cold total"],
+                ["case", "code", "integrator", "cheapest setting (next finer also passes)", "steps", "rel. error", "wall (warm)",
+                 "atom-steps/s", "compile / assembly", "cold total"],
                 summary,
             ),
             "",
             "### 4. Time per pass at jaxion's default tolerances",
             "",
-            table(["case", "code", "settings", "steps", "rel. error", "wall (warm)", "wall/step", "atom-steps/s", "energy drift"], default_rows),
+            table(["case", "code", "settings", "steps", "rel. error", "wall (warm)", "wall/step", "atom-steps/s", "energy drift"],
+                  default_rows),
             "",
             "### 5. Where the time of one jaxion step goes (per step or per evaluation, inside one compiled loop)",
             "",
@@ -900,7 +921,8 @@ def main():
     print(report)
     if not args.no_append:
         path = Path(args.results)
-        header = "" if path.exists() else "# jaxion full-engine benchmark results\n\nAppended by `benchmarks/bench_full_engine.py`; see `benchmarks/README.md` for the columns.\n\n"
+        header = "" if path.exists() else ("# jaxion full-engine benchmark results\n\nAppended by `benchmarks/bench_full_engine.py`; "
+                                           "see `benchmarks/README.md` for the columns.\n\n")
         with open(path, "a") as fh:
             fh.write(header + report + "\n")
         log(f"appended to {path}")

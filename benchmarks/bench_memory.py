@@ -38,11 +38,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from machine import machine_description, report  # noqa: E402
 
 import jaxion as jx  # noqa: E402  (enables float64)
 from jaxion.dynamics.memory import simulate_memory  # noqa: E402
 from jaxion.kernels import precompute_kernel  # noqa: E402
-from machine import machine_description, report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OMEGA_FAST, SPACING, AMPLITUDE, WIDTH, BETA = 10.0, 40.0, 2.0, 4.0, 0.01
@@ -158,7 +158,7 @@ def direct_model(rows, steps: int, sites: int) -> float:
 
 def markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, target) -> str:
     lines = [
-        f"## Memory engine — {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC",
+        f"## Memory engine — {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M')} UTC",
         "",
         f"- command: `python benchmarks/bench_memory.py` ({env['cpu']}; jax {env['jax']} on {env['devices']}; "
         f"python {env['python']}; load average at start {env['load']} — other processes on the machine inflate the timings)",
@@ -168,7 +168,8 @@ def markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, target) -> str:
         "Chain ω_fast = 10, α = 40, Φ0 = 2, λ = 4, bias force β/α = 0.01/40, μ = 1, σ'(0) = 25 midway between masses, "
         f"δ = 1/600, {fig8['duration']:g} time units, every reachable mass tracked.",
         "",
-        "| τ | steps | tracked sites | zone grid K | block B | Chebyshev n | window | first call (s) | second call (s) | µs/step | final σ' | W_F | max energy error |",
+        "| τ | steps | tracked sites | zone grid K | block B | Chebyshev n | window | first call (s) | second call (s) | µs/step "
+        "| final σ' | W_F | max energy error |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {fig8['duration']:g} | {fig8['steps']} | {fig8['sites']} | {fig8['k']} | {fig8['block']} | {fig8['nodes']} | {fig8['window']} "
         f"| {fig8['cold']:.2f} | {fig8['warm']:.2f} | {fig8['per_step']:.2f} | {fig8['final_speed']:.3f} | {fig8['work']:.4f} "
@@ -185,14 +186,15 @@ def markdown(env, fig8, trapped_long, fig8_rows, trapped_rows, target) -> str:
         "",
         "Wall time of a compiled call (direct: kernel table precomputed separately, time in column 'kernel').",
         "",
-        "| case | τ | steps | sites | kernel (s) | table (MB) | direct (s) | direct µs/step | blocked (s) | blocked µs/step | max \\|Δσ\\| |",
+        "| case | τ | steps | sites | kernel (s) | table (MB) | direct (s) | direct µs/step | blocked (s) | blocked µs/step "
+        "| max \\|Δσ\\| |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, rows in (("Fig. 8 ion", fig8_rows), ("trapped, 4 sites", trapped_rows)):
         for r in rows:
             lines.append(
-                f"| {name} | {r['duration']:g} | {r['steps']} | {r['sites']} | {r['t_kernel']:.2f} | {r['table_mb']:.1f} | {r['t_direct']:.2f} "
-                f"| {r['direct_us']:.1f} | {r['t_blocked']:.2f} | {r['blocked_us']:.2f} | {r['agree']:.1e} |"
+                f"| {name} | {r['duration']:g} | {r['steps']} | {r['sites']} | {r['t_kernel']:.2f} | {r['table_mb']:.1f} "
+                f"| {r['t_direct']:.2f} | {r['direct_us']:.1f} | {r['t_blocked']:.2f} | {r['blocked_us']:.2f} | {r['agree']:.1e} |"
             )
     lines.append("")
     steps = fig8["steps"]
@@ -256,12 +258,14 @@ def section_full_engine(duration: float, speed: float, measure: float) -> dict:
 def markdown_full(env, row) -> str:
     r = row
     return "\n".join([
-        f"## Memory engine vs full engine — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## Memory engine vs full engine — {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"- command: `python benchmarks/bench_memory.py --full-engine` ({env['cpu']}; jax {env['jax']}; load average at start {env['load']})",
+        f"- command: `python benchmarks/bench_memory.py --full-engine` ({env['cpu']}; jax {env['jax']}; "
+        f"load average at start {env['load']})",
         "",
         f"Paper 2 Fig. 8 chain (ω_fast = 10, α = 40, Φ0 = 2, λ = 4, μ = 1, σ'(0) = 25 midway, δ = 1/600, no bias), {r['sites']} "
-        f"interacting masses. Full engine: periodic chain of {r['cells']} masses (echo time {r['echo']:.0f} τ > {r['duration']:g} τ), fused "
+        f"interacting masses. Full engine: periodic chain of {r['cells']} masses (echo time {r['echo']:.0f} τ > "
+        f"{r['duration']:g} τ), fused "
         f"velocity Verlet at δ, timed over {r['measure']:g} τ and extrapolated linearly in steps; memory engine: blocked, K = {r['k']}, "
         f"the whole {r['duration']:g} τ.",
         "",
@@ -270,7 +274,8 @@ def markdown_full(env, row) -> str:
         f"| full, {r['cells']} masses | {r['measure']:g} | {r['full_steps']} | {r['full_cold']:.2f} | {r['full_warm']:.2f} | "
         f"{r['full_per_step']:.1f} | " + (f"{r['full_warm']:.1f} |" if r['full_steps'] >= r['steps'] else
                                       f"≈ {r['full_extrapolated']:.0f} (extrapolated to {r['steps']} steps) |"),
-        f"| memory (blocked) | {r['duration']:g} | {r['steps']} | {r['mem_cold']:.2f} | {r['mem_warm']:.2f} | {r['mem_per_step']:.1f} | {r['mem_warm']:.1f} |",
+        f"| memory (blocked) | {r['duration']:g} | {r['steps']} | {r['mem_cold']:.2f} | {r['mem_warm']:.2f} | "
+        f"{r['mem_per_step']:.1f} | {r['mem_warm']:.1f} |",
         "",
         f"Agreement after {r['measure']:g} τ (same start, no bias): |Δσ| = {r['shift']:.2e}, |Δσ'| = {r['speed_shift']:.2e} "
         "(full engine at the same δ vs memory engine).",
@@ -314,7 +319,7 @@ def section_fig6(measure_direct: float) -> dict:
 
 def markdown_fig6(env, r) -> str:
     return "\n".join([
-        f"## Paper 1 Fig. 6 on the infinite lattice (memory engine) — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## Paper 1 Fig. 6 on the infinite lattice (memory engine) — {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"- command: `python benchmarks/bench_memory.py --fig6` ({env['cpu']}; jax {env['jax']}; load average at start {env['load']})",
         "",
@@ -365,7 +370,7 @@ def markdown_fig8_batches(env, r) -> str:
     rows = [f"| {tag} | {p['runs']} | {p['sites']} | {p['seconds']:.1f} | {p['seconds'] / p['runs']:.2f} | {p['worst_energy_error']:.1e} |"
             for tag, p in r["panels"].items()]
     return "\n".join([
-        f"## Paper 2 Fig. 8 at full length, {2 * r['per_sign']} runs — {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## Paper 2 Fig. 8 at full length, {2 * r['per_sign']} runs — {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"- command: `XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_memory.py --fig8-batch "
         f"{r['per_sign']}` ({env['cpu']}; jax {env['jax']}; {r['devices']} devices; load average at start {env['load']})",

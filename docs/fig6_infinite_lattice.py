@@ -69,7 +69,7 @@ def main() -> None:
     began = time.perf_counter()
     infinite = jx.simulate_memory(system, start, velocity, duration, dt=1e-3, constraint=line, progress=True)
     timings["infinite"] = time.perf_counter() - began
-    runs["infinite lattice (memory, K = %d)" % infinite.points_per_axis] = np.interp(times, np.asarray(infinite.ts),
+    runs[f"infinite lattice (memory, K = {infinite.points_per_axis:d})"] = np.interp(times, np.asarray(infinite.ts),
                                                                                   np.asarray(infinite.ion_positions[:, 2]))
     began = time.perf_counter()
     with warnings.catch_warnings():
@@ -104,7 +104,8 @@ def main() -> None:
         metrics[name] = {
             "envelope_at_30": float(peaks[-1]),
             "max_abs_z_vs_infinite": float(np.max(np.abs(runs[name] - z_inf))),
-            "crossing_lag_vs_infinite_first_last": [float(crossings[0] - reference_crossings[0]), float(crossings[m - 1] - reference_crossings[m - 1])],
+            "crossing_lag_vs_infinite_first_last": [float(crossings[0] - reference_crossings[0]),
+                                                    float(crossings[m - 1] - reference_crossings[m - 1])],
             "crossings": len(crossings),
         }
     if full is not None:

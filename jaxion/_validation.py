@@ -7,14 +7,22 @@ tracers and the check is skipped (the same object was checked when it was built 
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import jax
 import numpy as np
+from jax.core import Tracer
+from jaxtyping import Array, Real
+
+# A real number given as a Python or NumPy scalar or a 0-d NumPy or JAX array (a tracer under jit, vmap
+# or grad): what a function that takes a physical parameter accepts (``ArrayLike`` without ``complex``).
+RealScalar: TypeAlias = Real[Array | np.ndarray | np.number | float, ""]
 
 
 def is_concrete(value) -> bool:
     """True when `value` holds numbers (not a JAX tracer)."""
     leaves = jax.tree_util.tree_leaves(value)
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+    return not any(isinstance(leaf, Tracer) for leaf in leaves)
 
 
 def check_positive(name: str, value, *, allow_zero: bool = False) -> None:

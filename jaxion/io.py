@@ -91,7 +91,7 @@ def save_npz(path, **arrays) -> Path:
 
     def write(tmp: Path):
         with open(tmp, "wb") as handle:
-            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})  # pyright: ignore[reportArgumentType]  # numpy's stub binds **kwds to allow_pickle
 
     return atomic_write(path, write)
 
@@ -140,7 +140,7 @@ def run_metadata(parameters: dict, wall_time: float | None = None) -> dict:
         "equinox_version": equinox.__version__ if hasattr(equinox, "__version__") else None,
         "numpy_version": np.__version__,
         "device": [str(d) for d in jax.devices()],
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(jax.config.jax_enable_x64),  # pyright: ignore[reportAttributeAccessIssue]  # jax's Config options are dynamic attributes
         "python": platform.python_version(),
         "host": platform.node(),
         "wall_time_s": wall_time,

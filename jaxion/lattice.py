@@ -28,15 +28,16 @@ displacement components to Cartesian directions.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from jaxtyping import Array, ArrayLike, Float
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import RealScalar, check_finite, check_positive, is_concrete
 
 __all__ = [
     "Lattice",
@@ -325,7 +326,7 @@ class Lattice(eqx.Module):
         return bool(np.all(np.abs(d0) <= 1e-12 * max(float(np.max(np.abs(np.asarray(self.force_constants)))), 1e-300)))
 
     @property
-    def cell_volume(self) -> float:
+    def cell_volume(self) -> Float[Array, ""]:
         """Volume (length, area) of the primitive cell: ``sqrt(det(AᵀA))``."""
         a = self.primitive_vectors
         return jnp.sqrt(jnp.linalg.det(a.T @ a))
@@ -371,7 +372,12 @@ class Lattice(eqx.Module):
 # ---------------------------------------------------------------------- builders
 
 
-def chain3d_constants(coupling_parallel, coupling_perpendicular=None, confinement_parallel=1.0, confinement_perpendicular=None):
+def chain3d_constants(
+    coupling_parallel: RealScalar,
+    coupling_perpendicular: RealScalar | None = None,
+    confinement_parallel: RealScalar = 1.0,
+    confinement_perpendicular: RealScalar | None = None,
+) -> tuple[RealScalar, RealScalar, RealScalar, RealScalar]:
     """Paper 1's chain constants with their defaults (``k_⊥ = k_∥``, ``κ_⊥ = κ_∥``), validated:
     returns ``(k_∥, k_⊥, κ_∥, κ_⊥)``. Shared by :func:`chain3d` and the chain closed forms."""
     if coupling_perpendicular is None:
@@ -386,11 +392,11 @@ def chain3d_constants(coupling_parallel, coupling_perpendicular=None, confinemen
 
 
 def chain3d(
-    coupling_parallel: float = 99 / 4,
-    coupling_perpendicular: float | None = None,
-    confinement_parallel: float = 1.0,
-    confinement_perpendicular: float | None = None,
-    spacing: float = 1.0,
+    coupling_parallel: RealScalar = 99 / 4,
+    coupling_perpendicular: RealScalar | None = None,
+    confinement_parallel: RealScalar = 1.0,
+    confinement_perpendicular: RealScalar | None = None,
+    spacing: RealScalar = 1.0,
 ) -> Lattice:
     """Paper 1's chain along ``z`` whose masses move in 3D (Fig. 1, (1.12)).
 
@@ -409,11 +415,11 @@ def chain3d(
 
 
 def chain(
-    omega_fast: float | None = 10.0,
+    omega_fast: RealScalar | None = 10.0,
     *,
-    confinement: float | None = None,
-    coupling: float | None = None,
-    spacing: float = 40.0,
+    confinement: RealScalar | None = None,
+    coupling: RealScalar | None = None,
+    spacing: RealScalar = 40.0,
 ) -> Lattice:
     """Paper 2's chain along ``z`` whose masses move along it only.
 
@@ -421,7 +427,8 @@ def chain(
     Alternatively give ``confinement`` and ``coupling`` directly (then ``omega_fast`` is ignored).
     """
     if coupling is None:
-        check_positive("omega_fast", omega_fast)
+        check_positive("omega_fast", omega_fast)  # also rejects None (not finite)
+        assert omega_fast is not None
         if is_concrete(omega_fast) and float(omega_fast) <= 1.0:
             raise ValueError(f"omega_fast must be > 1 (the band runs from 1 to ω_fast); got {omega_fast!r}.")
         coupling = (jnp.asarray(omega_fast, float) ** 2 - 1.0) / 4.0
@@ -441,7 +448,7 @@ def chain(
     )
 
 
-def simple_cubic(k1: float = 15.0, k2: float = 5.0, spacing: float = 2.0) -> Lattice:
+def simple_cubic(k1: RealScalar = 15.0, k2: RealScalar = 5.0, spacing: RealScalar = 2.0) -> Lattice:
     """Paper 1's simple cubic lattice (1.18)–(1.19): central springs ``k1`` to the 6 nearest and
     ``k2`` to the 12 next-nearest neighbours, block ``k v̂v̂ᵀ`` per bond, lattice constant ``spacing``."""
     check_positive("k1", k1, allow_zero=True)
@@ -468,7 +475,7 @@ def simple_cubic(k1: float = 15.0, k2: float = 5.0, spacing: float = 2.0) -> Lat
 
 def bravais_lattice(
     primitive_vectors,
-    neighbours: Sequence[tuple[Sequence[float], object]],
+    neighbours: Iterable[tuple[Sequence[float] | np.ndarray | Array, npt.ArrayLike]],
     confinement=None,
     name: str = "bravais",
 ) -> Lattice:

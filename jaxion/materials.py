@@ -21,9 +21,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+import numpy.typing as npt
+from jaxtyping import Array, ArrayLike, Float
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import RealScalar, check_finite, check_positive, is_concrete
 
 __all__ = [
     "HBAR",
@@ -93,7 +94,8 @@ class DimensionlessUnits(eqx.Module):
         return value / self.to_si(1.0, kind)
 
 
-def voigt_to_tensor(voigt: Float[Array, "6 6"]) -> Float[Array, "3 3 3 3"]:
+# `voigt` is annotated without its shape (6×6) so that a wrong shape reaches the ValueError below
+def voigt_to_tensor(voigt: ArrayLike) -> Float[Array, "3 3 3 3"]:
     """The full ``C_ijkl`` from a 6×6 Voigt matrix (order xx, yy, zz, yz, xz, xy)."""
     voigt = jnp.asarray(voigt, float)
     if voigt.shape != (6, 6):
@@ -122,7 +124,8 @@ def _check_elastic(voigt, density) -> None:
         )
 
 
-def christoffel(voigt, density, directions: Float[Array, "... 3"]):
+# `directions` (..., 3) is annotated without its shape so that a wrong shape reaches the ValueError below
+def christoffel(voigt, density, directions: npt.ArrayLike):
     """Acoustic velocities and polarisations along ``directions`` from the Christoffel equation
     ``ρ v² η = Γ(n̂) η``, ``Γ_ik = C_ijkl n_j n_l``.
 
@@ -197,7 +200,7 @@ class Material(eqx.Module):
     ``jax.tree_util.tree_map(lambda *x: jnp.stack(x), *materials)`` and vmap to screen them."""
 
     elastic_constants: Float[Array, "6 6"]
-    density: Float[Array, ""]
+    density: RealScalar
 
     def __check_init__(self):
         _check_elastic(self.elastic_constants, self.density)
@@ -226,9 +229,10 @@ class GaussianLandscape(eqx.Module):
     """An ion landscape ``U(R) = Σ_a Σ_g A_g exp(−|R − R_a|²/(2 w_g²))`` in physical units
     (positions and widths in Å, amplitudes in eV)."""
 
-    sites: Float[Array, "sites 3"]
-    amplitudes: Float[Array, " terms"]
-    widths: Float[Array, " terms"]
+    sites: Float[Array | np.ndarray, "sites 3"]
+    # one entry per Gaussian term each; that the two agree is __check_init__'s ValueError (naming both)
+    amplitudes: Float[Array | np.ndarray, " terms"]
+    widths: Float[Array | np.ndarray, " width_terms"]
 
     def __check_init__(self):
         check_positive("widths", self.widths)

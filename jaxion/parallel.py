@@ -16,6 +16,7 @@ pass ``jax.devices()``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ from jax.sharding import Mesh, PartitionSpec
 __all__ = ["device_mesh", "over_devices", "pad_members"]
 
 MEMBERS = "members"
+Tree = TypeVar("Tree")
 
 
 def device_mesh(devices: Sequence | None = None) -> Mesh | None:
@@ -47,7 +49,7 @@ def over_devices(batched: Callable, mesh: Mesh | None) -> Callable:
     return jax.shard_map(batched, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
-def pad_members(tree, members: int, multiple: int):
+def pad_members(tree: Tree, members: int, multiple: int) -> tuple[Tree, int]:
     """Pad every array leaf's leading ``members`` axis to a multiple of ``multiple`` by repeating the last
     member; returns ``(padded tree, padded size)``."""
     size = -(-members // multiple) * multiple

@@ -42,14 +42,14 @@ Example::
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._validation import check_finite, check_positive, is_concrete
+from ._validation import RealScalar, check_finite, check_positive, is_concrete
 
 __all__ = [
     "AbstractPairPotential",
@@ -74,7 +74,7 @@ class AbstractPairPotential(eqx.Module):
 
     @property
     @abc.abstractmethod
-    def range(self) -> float:
+    def range(self) -> RealScalar:
         """A length beyond which ``φ`` is negligible; paths start and stop ``7 × range`` away (paper 1)."""
 
     @abc.abstractmethod
@@ -120,7 +120,7 @@ class Gaussian(AbstractPairPotential):
     amplitude: Float[Array, ""]
     width: Float[Array, ""]
 
-    def __init__(self, amplitude: float = 0.01, width: float = 1.0):
+    def __init__(self, amplitude: RealScalar = 0.01, width: RealScalar = 1.0):
         self.amplitude = jnp.asarray(amplitude, dtype=float)
         self.width = jnp.asarray(width, dtype=float)
 
@@ -185,7 +185,8 @@ class CustomPairPotential(AbstractPairPotential):
     force on a pair at zero separation vanishes by symmetry for any smooth ``φ``).
     """
 
-    function: Callable = eqx.field(static=True)
+    # φ(r), a callable; any object is accepted here so that a non-callable reaches `__check_init__`'s ValueError
+    function: Any = eqx.field(static=True)
     interaction_range: float = eqx.field(static=True)
 
     def __check_init__(self):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
+from ._validation import RealScalar
 from .fit import Bounded
 from .materials import Material, cubic_voigt, energy_per_hop
 
@@ -61,7 +62,7 @@ def descend_drag(
     c11: float,
     c12: float,
     c44: float,
-    density: float,
+    density: RealScalar,
     landscape,
     start,
     end,

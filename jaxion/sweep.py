@@ -19,10 +19,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import ArrayLike, Float, Int
 
 from ._validation import check_positive
-from .dynamics._common import check_supercell, kinetic_energy, warn_echo, warn_failed_members
+from .dynamics._common import SupercellLike, check_supercell, kinetic_energy, warn_echo, warn_failed_members
 from .dynamics.full import check_inside, simulate_pass
 from .io import fingerprint as input_fingerprint
 from .lattice import supercell_echo_time
@@ -84,8 +84,8 @@ def _pass_summary(system, supercell, speed, impact, potential, options):
 
 def sweep_passes(
     system: System,
-    speeds: Sequence[float],
-    supercell: Sequence[int],
+    speeds: Sequence[float] | Float[ArrayLike, " members"],
+    supercell: SupercellLike,
     *,
     impacts=None,
     potentials: AbstractPairPotential | None = None,

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._validation import check_cells, check_finite, check_positive, is_concrete
+from ._validation import RealScalar, check_cells, check_finite, check_positive, is_concrete
 from .lattice import Lattice
 from .potential import AbstractPairPotential
 
@@ -42,7 +42,8 @@ class System(eqx.Module):
     sites: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     mass_ratio: Float[Array, ""]
 
-    def __init__(self, lattice: Lattice, potential: AbstractPairPotential, sites=None, mass_ratio: float = 1.0):
+    # `lattice` is any object: a non-Lattice raises the ValueError below (naming it), not a type-check error
+    def __init__(self, lattice: object, potential: AbstractPairPotential, sites=None, mass_ratio: RealScalar = 1.0):
         if not isinstance(lattice, Lattice):
             raise ValueError(f"lattice must be a jaxion Lattice (e.g. jaxion.chain3d()); got {type(lattice).__name__}.")
         self.lattice = lattice

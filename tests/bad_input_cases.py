@@ -24,8 +24,8 @@ import contextlib
 import io
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -401,7 +401,8 @@ _LINE_VELOCITIES = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 6.0]])
 BATCH_AND_RESUME_CASES: list[Case] = [
     Case("local-batch-shape", lambda: jx.simulate_local_batch(_local_model(), [0, 0, -7.0], [0, 0, 5.0], 1.0), ValueError,
          r"must both have shape \(members, 3\)", "a single (3,) state given to the batch function", "jx.simulate_local_batch"),
-    Case("local-batch-off-line", lambda: jx.simulate_local_batch(_local_model(), _LINE_STARTS, _LINE_VELOCITIES + [[0, 0, 0], [1, 0, 0]], 1.0,
+    Case("local-batch-off-line", lambda: jx.simulate_local_batch(_local_model(), _LINE_STARTS,
+                                                                 _LINE_VELOCITIES + [[0, 0, 0], [1, 0, 0]], 1.0,
                                                                  constraint=[0, 0, 1]),
          ValueError, r"parallel to the constraint direction; members \[1\]", "member 1's velocity off the constraint line",
          "jx.simulate_local_batch"),

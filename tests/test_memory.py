@@ -66,7 +66,8 @@ def test_chain_kernel_matches_2_15():
     spots = [(0, 0.37), (3, 2.0), (7, 5.5)]
     values = response_kernel(lattice, [[0], [3], [7]], [t for _, t in spots])
     for i, (n, tau) in enumerate(spots):
-        spot = 2 / np.pi * quad(lambda th: np.cos(2 * n * th) * np.sin(2 * np.pi * tau * w(th)) / w(th), 0, np.pi / 2, limit=2000, epsabs=1e-13)[0]
+        spot = 2 / np.pi * quad(lambda th: np.cos(2 * n * th) * np.sin(2 * np.pi * tau * w(th)) / w(th), 0, np.pi / 2,
+                                limit=2000, epsabs=1e-13)[0]
         assert abs(values[i, 0, 0, i, 0] - spot) < 1e-8
     assert np.all(kernel[0] == 0.0)  # Γ(0) = 0
     if hasattr(jx.theory, "memory_kernel"):  # paper 2's own (2.15) routine, when present

@@ -43,8 +43,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    repository = path.parents[1]
-    monkeypatch.chdir(repository)  # notebooks may write into docs/ relative to the repository
+    monkeypatch.chdir(tmp_path)  # what a notebook writes (docs/*.png) lands here, not in the checkout
     namespace = {"__name__": "__notebook__"}
     try:
         for index, source in enumerate(code_cells(path)):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TypeAlias, TypeVar
 
 import diffrax
 import equinox as eqx
@@ -26,7 +27,7 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int
 
 from .._constants import FOUR_PI_SQ
-from .._validation import check_cells, check_finite, check_positive, is_concrete
+from .._validation import RealScalar, check_cells, check_finite, check_positive, is_concrete
 
 __all__ = [
     "SOLVERS",
@@ -42,6 +43,7 @@ __all__ = [
     "OUTRAN_WINDOW",
     "IonStart",
     "Supercell",
+    "SupercellLike",
     "check_ion_state",
     "check_supercell",
     "check_save_times",
@@ -115,7 +117,10 @@ def finite_status(status, *values) -> Int[Array, ...]:
     return jnp.where((status == SUCCESS) & ~finite, NON_FINITE, status)
 
 
-def check_status(result: AbstractResult, throw: bool, *, engine: str, detail: str = "") -> AbstractResult:
+ResultT = TypeVar("ResultT", bound="AbstractResult")  # check_status returns the engine's own result type
+
+
+def check_status(result: ResultT, throw: bool, *, engine: str, detail: str = "") -> ResultT:
     """With ``throw``, raise :class:`SimulationError` naming the status of a failed run (eagerly), or
     attach the same check to ``result.loss`` with :func:`equinox.branched_error_if` (traced values)."""
     if not throw:
@@ -171,8 +176,8 @@ class AbstractResult(eqx.Module):
     num_steps: eqx.AbstractVar[Int[Array, "*batch"]]
     status: eqx.AbstractVar[Int[Array, "*batch"]]
     ts: eqx.AbstractVar[Float[Array, "*batch times"] | None]
-    ion_positions: eqx.AbstractVar[Float[Array, "*batch times *ions 3"] | None]
-    ion_velocities: eqx.AbstractVar[Float[Array, "*batch times *ions 3"] | None]
+    ion_positions: eqx.AbstractVar[Float[Array, "*batch times 3"] | Float[Array, "*batch times ions 3"] | None]
+    ion_velocities: eqx.AbstractVar[Float[Array, "*batch times 3"] | Float[Array, "*batch times ions 3"] | None]
 
     @property
     def ok(self) -> Bool[Array, "*batch"]:
@@ -190,7 +195,7 @@ class AbstractResult(eqx.Module):
 # ============================================================================ energies
 
 
-def kinetic_energy(mass_ratio, velocity, axis=-1) -> Array:
+def kinetic_energy(mass_ratio, velocity, axis: int | tuple[int, ...] = -1) -> Array:
     """The ion's kinetic energy ``μσ'²/(8π²)`` (paper 1, (1.2)), summed over ``axis``."""
     return mass_ratio * jnp.sum(jnp.asarray(velocity) ** 2, axis=axis) / (2 * FOUR_PI_SQ)
 
@@ -249,7 +254,12 @@ class Supercell(tuple):
     passes it through unchecked when it meets it again — a sweep validates its supercell once)."""
 
 
-def check_supercell(lattice, supercell: Sequence[int], cells=None) -> Supercell:
+# A supercell as the public functions take it, before `check_supercell`: cells per lattice axis, as numbers
+# (a fractional or too small size is check_supercell's ValueError, naming it).
+SupercellLike: TypeAlias = Sequence[float] | np.ndarray
+
+
+def check_supercell(lattice, supercell: SupercellLike, cells=None) -> Supercell:
     """A periodic supercell as a tuple of integer sizes ``>= 3``, one per lattice axis, that holds the
     span of ``cells`` (the interacting sites) when given."""
     if isinstance(supercell, Supercell) and len(supercell) == lattice.dim:
@@ -381,10 +391,18 @@ def check_step_limit(dt, limit: float, omega_max: float | None, *, method: str) 
 # ============================================================================ echoes
 
 
-def warn_echo(lattice, supercell: Sequence[int], duration: float, *, what: str = "the run", stacklevel: int = 3) -> bool:
+def warn_echo(
+    lattice,
+    supercell: Sequence[int],
+    duration: RealScalar,
+    *,
+    what: str = "the run",
+    remedy: str = "Use a larger supercell (or the memory engine) if that matters.",
+    stacklevel: int = 3,
+) -> bool:
     """Warn (:class:`EchoWarning`) when ``duration`` exceeds the time sound needs to go around the periodic
-    ``supercell`` (:func:`jaxion.supercell_echo_time`); ``what`` names what lasts that long. Returns whether
-    it warned."""
+    ``supercell`` (:func:`jaxion.supercell_echo_time`); ``what`` names what lasts that long, ``remedy`` what to do.
+    Returns whether it warned."""
     from ..lattice import supercell_echo_time
 
     echo = supercell_echo_time(lattice, supercell)
@@ -392,8 +410,7 @@ def warn_echo(lattice, supercell: Sequence[int], duration: float, *, what: str =
         return False
     warnings.warn(
         f"{what} lasts up to τ = {float(duration):.3g}, but sound goes around the periodic supercell {tuple(supercell)} in "
-        f"τ ≈ {echo:.3g}: from then on finite-size echoes return to the sites the ion touches. Use a larger supercell "
-        "(or the memory engine) if that matters.",
+        f"τ ≈ {echo:.3g}: from then on finite-size echoes return to the sites the ion touches. {remedy}",
         EchoWarning,
         stacklevel=stacklevel,
     )

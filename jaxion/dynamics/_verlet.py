@@ -177,6 +177,7 @@ def run_verlet(args: FullArgs, state0: FullState, duration, dt, max_steps: int, 
     final = _kick(args, state, 0.5 * h)
     saved = None
     if records is not None:
+        assert save_times is not None  # records are kept exactly when there are save times
         end = ((final.ion_position, final.ion_velocity), (gather(final.displacement, args.watch), gather(final.velocity, args.watch)))
         records = record(records, steps - 1, previous, end)  # the last step's save times
         at_end = (save_step == steps) & (save_theta == 0.0)

@@ -30,12 +30,13 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int
 
-from .._validation import check_choice, check_finite, check_positive, is_concrete
+from .._validation import RealScalar, check_choice, check_finite, check_positive, is_concrete
 from ..system import PassGeometry, System, pass_geometry
 from ._common import (
     SOLVERS,
     AbstractResult,
     IonStart,
+    SupercellLike,
     check_bias_force,
     check_duration,
     check_ion_state,
@@ -154,10 +155,10 @@ def check_inside(system: System, supercell: Sequence[int], positions, what: str)
 
 def simulate(
     system: System,
-    supercell: Sequence[int],
+    supercell: SupercellLike,
     ion_position,
     ion_velocity,
-    duration: float,
+    duration: RealScalar,
     *,
     constraint=None,
     bias_force=None,
@@ -165,7 +166,7 @@ def simulate(
     initial_displacement=None,
     initial_velocity=None,
     solver: str | diffrax.AbstractSolver = "tsit5",
-    dt: float | None = None,
+    dt: RealScalar | None = None,
     rtol: float = 1e-9,
     atol: float = 1e-12,
     dtmax: float | None = None,
@@ -348,6 +349,7 @@ def _solve_diffrax(args: FullArgs, state0: FullState, duration, plan: _Solve):
         progress_meter=diffrax.TqdmProgressMeter() if plan.progress else diffrax.NoProgressMeter(),
         adjoint=diffrax.RecursiveCheckpointAdjoint() if plan.adjoint is None else plan.adjoint,
     )
+    assert solution.ys is not None and solution.ts is not None  # saveat always saves t1
     final = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
     trajectory = {}
     if plan.save_times is not None:
@@ -359,14 +361,14 @@ def _solve_diffrax(args: FullArgs, state0: FullState, duration, plan: _Solve):
 
 def simulate_pass(
     system: System,
-    speed: float,
-    supercell: Sequence[int],
+    speed: RealScalar,
+    supercell: SupercellLike,
     *,
     direction=(0.0, 0.0, 1.0),
     impact=(0.0, 0.0, 0.0),
-    margin: float | None = None,
+    margin: RealScalar | None = None,
     constrained: bool = True,
-    time_limit_factor: float = 3.0,
+    time_limit_factor: RealScalar = 3.0,
     **options,
 ) -> FullResult:
     """One pass of paper 1's protocol: the ion starts ``7λ`` before the interacting sites with

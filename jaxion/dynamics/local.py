@@ -26,7 +26,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from .._constants import FOUR_PI_SQ
-from .._validation import check_choice, check_finite, check_positive, is_concrete
+from .._validation import RealScalar, check_choice, check_finite, check_positive, is_concrete
 from ..parallel import device_mesh, over_devices, pad_members
 from ..system import System
 from ._common import (
@@ -165,11 +165,12 @@ def time_local_model(
 
 
 class LocalState(eqx.Module):
-    """The state of (1.26): the ion and the energy the drag has removed so far."""
+    """The state of (1.26): the ion and the energy the drag has removed so far (a leading ``members`` axis for a
+    batch)."""
 
-    ion_position: Float[Array, 3]
-    ion_velocity: Float[Array, 3]
-    dissipated: Float[Array, ""]
+    ion_position: Float[Array, "*batch 3"]
+    ion_velocity: Float[Array, "*batch 3"]
+    dissipated: Float[Array, "*batch"]
 
 
 class LocalResult(AbstractResult):
@@ -261,6 +262,7 @@ def _solve_local(args: _LocalArgs, y0: LocalState, plan: _LocalSolve) -> LocalRe
         max_steps=plan.max_steps,
         throw=False,
     )
+    assert solution.ys is not None and solution.ts is not None  # both SubSaveAt save
     (ends, trajectory) = solution.ys
     (x_ends, v_ends, dissipated_ends, energy_ends), (positions, velocities, dissipated, energy) = ends, trajectory
     mu = args.model.system.mass_ratio
@@ -290,6 +292,7 @@ def _prepare_local(model, start: IonStart, duration, save_times, bias_force, sto
     check_choice("solver", solver, SOLVERS)
     check_duration(duration)
     save_times = check_save_times(jnp.linspace(0.0, duration, 301) if save_times is None else save_times, duration)
+    assert save_times is not None  # given times (or the default) stay an array
     if dt is None:
         check_positive("rtol", rtol)
         check_positive("atol", atol)
@@ -318,7 +321,7 @@ def simulate_local(
     model: TimeLocalModel,
     ion_position,
     ion_velocity,
-    duration: float,
+    duration: RealScalar,
     *,
     save_times=None,
     constraint=None,
@@ -327,7 +330,7 @@ def simulate_local(
     solver: str = "dopri8",
     rtol: float = 1e-10,
     atol: float = 1e-12,
-    dt: float | None = None,
+    dt: RealScalar | None = None,
     max_steps: int = 1_000_000,
     throw: bool = True,
 ) -> LocalResult:
@@ -370,7 +373,7 @@ def simulate_local_batch(
     model: TimeLocalModel,
     ion_positions,
     ion_velocities,
-    duration: float,
+    duration: RealScalar,
     *,
     devices=None,
     chunk_size: int = 64,
@@ -381,7 +384,7 @@ def simulate_local_batch(
     solver: str = "dopri8",
     rtol: float = 1e-10,
     atol: float = 1e-12,
-    dt: float | None = None,
+    dt: RealScalar | None = None,
     max_steps: int = 1_000_000,
 ) -> LocalResult:
     """Integrate (1.26) from many initial ion states in one compiled, vmapped call.

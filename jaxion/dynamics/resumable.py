@@ -16,15 +16,14 @@ solver restarts its step-size control at every segment boundary, and the Verlet 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import RealScalar, check_positive
 from ..io import fingerprint, save_npz
 from ..system import System
-from ._common import check_ion_state, check_save_times, check_status, check_supercell, warn_echo
+from ._common import SupercellLike, check_ion_state, check_save_times, check_status, check_supercell, warn_echo
 from ._framework import FullState
 from .full import FUSED_SOLVERS, FullResult, initial_state, make_args, result_between, simulate, verlet_time_step
 
@@ -91,19 +90,19 @@ class _Progress:
         if missing:
             pad = {"ts": np.full(missing, np.inf), "ion_positions": np.full((missing, 3), np.inf),
                    "ion_velocities": np.full((missing, 3), np.inf), "site_displacements": np.full((missing, watched, dof), np.inf)}
-            got = {name: pad[name] if got[name] is None else np.concatenate([got[name], pad[name]]) for name in _RECORD_FIELDS}
+            got = {name: pad[name] if (part := got[name]) is None else np.concatenate([part, pad[name]]) for name in _RECORD_FIELDS}
         return {name: jnp.asarray(got[name]) for name in _RECORD_FIELDS}
 
 
 def simulate_resumable(
     system: System,
-    supercell: Sequence[int],
+    supercell: SupercellLike,
     ion_position,
     ion_velocity,
-    duration: float,
+    duration: RealScalar,
     *,
-    checkpoint: str | os.PathLike,
-    segment: float,
+    checkpoint: str | os.PathLike | None,  # None is the ValueError below, naming the parameter
+    segment: RealScalar,
     save_times=None,
     progress: bool = True,
     throw: bool = True,

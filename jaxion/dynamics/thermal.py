@@ -41,9 +41,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike
 
 from .._constants import TWO_PI
-from .._validation import is_concrete
+from .._validation import RealScalar, is_concrete
 from ..kernels import zone_modes_grid
 from ..lattice import ZoneModes
 
@@ -138,6 +139,7 @@ class ThermalMotion(NamedTuple):
 
 def _site_matrix(modes: ZoneModes, z, cells):
     """``C[q, u, a, d] = Σ_c sqrt(w_q) trig_c(q·n_a) η_du(q) Z_quc`` (complex)."""
+    assert modes.weights is not None  # zone-grid modes carry their quadrature weights
     phase = modes.nodes @ jnp.asarray(cells, float).T  # (J, S)
     trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=-1)  # (J, S, c)
     return jnp.einsum("q,qsc,qdu,quc->qusd", jnp.sqrt(modes.weights), trig, modes.eta, z)
@@ -181,8 +183,8 @@ class ThermalBath(eqx.Module):
             blocked method always uses that grid: a given ``K`` must then equal it, or is used as it).
     """
 
-    temperature: float
-    key: jax.Array
+    temperature: RealScalar
+    key: ArrayLike  # a key or a batch of keys (typed or raw uint32), validated by `__check_init__` (ValueError)
     quantum: bool = eqx.field(static=True, default=True)
     points_per_axis: int | None = eqx.field(static=True, default=None)
 

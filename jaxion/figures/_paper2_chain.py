@@ -3,6 +3,8 @@ of the memory engine that several figures repeat."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..lattice import chain
@@ -81,7 +83,7 @@ def transit_time(amplitude, width, speed):
     return float(np.trapezoid(1.0 / np.sqrt(squared), u))
 
 
-def single_pass(amplitude, width, speed, *, dt_max=1 / 600, min_steps=512, record=False):
+def single_pass(amplitude, width, speed, *, dt_max=1 / 600, min_steps=512, record=False) -> dict[str, Any]:
     """One pass of paper 2's protocol (Sec. V): the chain at rest, the ion midway between masses
     (``σ = −α/2``) with ``speed``; the loss is the kinetic energy at the start minus that at the next
     midpoint (``σ = +α/2``, interpolated between steps). Memory engine, direct convolution.
@@ -116,7 +118,9 @@ def single_pass(amplitude, width, speed, *, dt_max=1 / 600, min_steps=512, recor
         "steps": steps,
     }
     if record:
-        out.update(ts=ts[inside], z=z[inside], v=v[inside], t_mass=crossings(ts, z, v, 0.0)[0])
+        at_mass = crossings(ts, z, v, 0.0)
+        assert at_mass is not None  # the ion went from −α/2 past α/2, so it rose through the mass at 0
+        out.update(ts=ts[inside], z=z[inside], v=v[inside], t_mass=at_mass[0])
     return out
 
 

@@ -210,6 +210,7 @@ def fig6(run: FigureRun) -> dict:
         full = simulate(system, (size,) * 3, start, velocity, duration, constraint=line, save_times=times,
                         max_steps=4_000_000, progress=run.progress)
     timings["full"] = time.perf_counter() - began
+    assert full.ion_positions is not None and full.ion_velocities is not None  # saved at `times`
     runs[f"full {size}³ (echo at τ ≈ {echo:.1f})"] = (np.asarray(full.ion_positions[:, 2]), np.asarray(full.ion_velocities[:, 2]))
 
     def memory_curves(result):

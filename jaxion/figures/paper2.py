@@ -143,7 +143,7 @@ def fig5(run: FigureRun) -> dict:
     }
     dt_max = 1 / 300 if run.quick else 1 / 600
     fig, axes = subplots(1, 2, figsize=(12, 4.8))
-    data, agreement = {}, {}
+    data, cases = {}, {}
     worst = []
     for ax, (key, panel) in zip(axes, panels.items()):
         amplitude, speeds = panel["amplitude"], panel["speeds"]
@@ -164,7 +164,7 @@ def fig5(run: FigureRun) -> dict:
                 ax.plot(speeds[shown], losses[shown], marker, color=colour, ms=9, mew=1.6,
                         label=f"simulation λ = {width:g}, Φ0 {'> 0' if sign > 0 else '< 0'}")
                 err, count = agreement(losses, theory, amplitude, speeds)
-                agreement[f"{key}_width{width:g}_{tag}"] = {"max_rel_dev": err, "passes": count}
+                cases[f"{key}_width{width:g}_{tag}"] = {"max_rel_dev": err, "passes": count}
             # the first-order shift from the speed change near the mass has the sign of Φ0: the geometric
             # mean of the two signs cancels it and tests the numerics against (2.26)
             rep, att = data[f"{key}_loss_width{width:g}_repulsive"], data[f"{key}_loss_width{width:g}_attractive"]
@@ -172,7 +172,7 @@ def fig5(run: FigureRun) -> dict:
             use = (rep > 1e-10 * ke) & (att > 1e-10 * ke) & (amplitude / ke < 0.05)
             if np.any(use):
                 mean_dev = np.abs(np.sqrt(rep[use] * att[use]) / theory[use] - 1)
-                agreement[f"{key}_width{width:g}_sign_mean"] = {"max_rel_dev": float(np.max(mean_dev)), "passes": int(np.sum(use))}
+                cases[f"{key}_width{width:g}_sign_mean"] = {"max_rel_dev": float(np.max(mean_dev)), "passes": int(np.sum(use))}
                 worst.append(float(np.max(mean_dev)))
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -184,7 +184,7 @@ def fig5(run: FigureRun) -> dict:
         ax.set_title(f"({'a' if key == 'low' else 'b'}) |Φ0| = {amplitude:g}", fontsize=9)
         ax.legend(fontsize=6.5, ncol=2)
     fig.suptitle("Paper 2, Fig. 5: single-pass loss, memory engine (markers) vs (2.26) (lines); ω_fast = 10, α = 40", fontsize=10)
-    single = max(v["max_rel_dev"] for k, v in agreement.items() if not k.endswith("sign_mean") and v["passes"])
+    single = max(v["max_rel_dev"] for k, v in cases.items() if not k.endswith("sign_mean") and v["passes"])
     high_rep = data[f"high_loss_width{widths[0]:g}_repulsive"][0] / data[f"high_loss_width{widths[0]:g}_attractive"][0]
     summary = (f"sqrt(Δ₊Δ₋) vs (2.26): max dev {100 * np.nanmax(worst):.2f} % (|Φ0|/KE < 5 %); single signs within "
                f"{100 * single:.1f} % (|Φ0|/KE < 2 %), repulsive above attractive on the falling side (Δ₊/Δ₋ = {high_rep:.2f} at "
@@ -195,7 +195,7 @@ def fig5(run: FigureRun) -> dict:
         "parameters": {"omega_fast": OMEGA_FAST, "alpha": ALPHA, "widths": list(widths), "dt_max": dt_max,
                        "amplitudes": {k: p["amplitude"] for k, p in panels.items()},
                        "agreement": {"max_rel_dev_sign_mean": float(np.nanmax(worst)), "max_rel_dev_single_sign": single,
-                                     "by_case": agreement}},
+                                     "by_case": cases}},
         "summary": summary,
     }
 

@@ -3,6 +3,8 @@ theory only (:func:`jaxion.theory.paper2.broadened_steady_state_loss`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..plot import PALETTE
@@ -27,7 +29,8 @@ def fig9(run: FigureRun) -> dict:
     speeds = np.linspace(3.0, 120.0, 240 if run.quick else 2400)
     nodes = 96 if run.quick else 512
     fig, axes = subplots(2, 1, figsize=(8, 7), sharex=True)
-    data, parameters = {"speeds": speeds}, {"alpha": alpha, "omega_fast": omega_fast, "width": width, "bias": BIAS}
+    data = {"speeds": speeds}
+    parameters: dict[str, Any] = {"alpha": alpha, "omega_fast": omega_fast, "width": width, "bias": BIAS}
     counts = {}
     for ax, amplitude, colour in zip(axes, (2.0, -2.0), (PALETTE[0], PALETTE[2])):
         potential = Gaussian(amplitude, width)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import diffrax
 import equinox as eqx
@@ -12,7 +13,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..dynamics.full import simulate_pass
-from ..lattice import Lattice, chain3d
+from ..lattice import Lattice, ZoneModes, chain3d
 from ..potential import AbstractPairPotential, Gaussian, SumOfPairPotentials
 from ..system import System, pass_geometry
 from ..theory.chain import chain_loss_closed_form
@@ -22,6 +23,9 @@ from ._problem import AbstractTransform
 
 __all__ = ["Model", "chain_model", "paper2_model", "mode_sum_model", "simulation_model", "gradient_memory"]
 
+# The free parameters: name → its AbstractTransform. Any value is accepted here so that a wrong one reaches
+# `Model.__check_init__`, whose ValueError names the parameter.
+FreeParameters: TypeAlias = Mapping[str, Any]
 
 
 class Model(eqx.Module):
@@ -42,7 +46,7 @@ class Model(eqx.Module):
     names: tuple[str, ...] = eqx.field(static=True)
     name: str = eqx.field(static=True)
 
-    def __init__(self, engine: Callable, free: Mapping[str, AbstractTransform], fixed: Mapping, name: str = "model"):
+    def __init__(self, engine: Callable, free: FreeParameters, fixed: Mapping, name: str = "model"):
         # Names and transforms are kept as tuples: a dict's order would not survive jit (pytrees sort keys).
         self.engine = engine
         self.names = tuple(free)
@@ -122,7 +126,7 @@ def _chain_engine(p, speeds):
     )
 
 
-def chain_model(free: Mapping[str, AbstractTransform], fixed: Mapping | None = None) -> Model:
+def chain_model(free: FreeParameters, fixed: Mapping | None = None) -> Model:
     """Paper 1, (1.14): the closed-form loss of the 3D-moving chain for one Gaussian.
 
     Parameters (free or fixed): ``amplitude`` (Φ0), ``width`` (λ), ``impact_parameter`` (s),
@@ -138,7 +142,7 @@ def _paper2_engine(p, speeds):
     return single_pass_loss_gaussian(speeds, p["amplitude"], p["width"], p["omega_fast"])
 
 
-def paper2_model(free: Mapping[str, AbstractTransform], fixed: Mapping | None = None) -> Model:
+def paper2_model(free: FreeParameters, fixed: Mapping | None = None) -> Model:
     """Paper 2, (2.26): single-pass loss on paper 2's chain. Parameters: ``amplitude``, ``width``,
     ``omega_fast`` (default 10; keep it ``Bounded`` above 1)."""
     free, fixed = _split(free, fixed, {"omega_fast": 10.0}, ("amplitude", "width", "omega_fast"))
@@ -158,7 +162,7 @@ def _potential(p, count: int) -> AbstractPairPotential:
 
 class _ModeSumEngine(eqx.Module):
     system: System
-    modes: object
+    modes: ZoneModes
     impact: tuple = eqx.field(static=True)
     direction: tuple = eqx.field(static=True)
     gaussians: int = eqx.field(static=True)
@@ -170,7 +174,7 @@ class _ModeSumEngine(eqx.Module):
 
 def mode_sum_model(
     lattice: Lattice,
-    free: Mapping[str, AbstractTransform],
+    free: FreeParameters,
     fixed: Mapping | None = None,
     *,
     gaussians: int = 1,
@@ -225,7 +229,7 @@ class _SimulationEngine(eqx.Module):
 def simulation_model(
     lattice: Lattice | str,
     supercell: Sequence[int],
-    free: Mapping[str, AbstractTransform],
+    free: FreeParameters,
     fixed: Mapping | None = None,
     *,
     gaussians: int = 1,
@@ -248,22 +252,22 @@ def simulation_model(
     """
     names = [n for pair in _gaussian_names(int(gaussians)) for n in pair] + ["mass_ratio"]
     defaults = {"mass_ratio": 1.0}
+    fixed_lattice = None if isinstance(lattice, str) else lattice  # None: the chain's constants are parameters
     if isinstance(lattice, str):
         if lattice != "chain3d":
             raise ValueError(f"lattice must be a Lattice or 'chain3d'; got {lattice!r}.")
         names += ["coupling_parallel", "confinement_parallel"]
         defaults.update(coupling_parallel=99 / 4, confinement_parallel=1.0)
-        lattice = None
     free, fixed = _split(free, fixed, defaults, names)
     options = dict(solver_options)
-    if lattice is not None and "max_frequency" not in options:
+    if fixed_lattice is not None and "max_frequency" not in options:
         # computed here, eagerly: inside jit the lattice's arrays are staged and cannot go to NumPy
-        options["max_frequency"] = float(lattice.max_frequency(tuple(int(n) for n in supercell)))
+        options["max_frequency"] = float(fixed_lattice.max_frequency(tuple(int(n) for n in supercell)))
     if dt is not None:
         options["dt"] = dt
     if margin is not None:
         options["margin"] = margin
-    engine = _SimulationEngine(lattice, tuple(int(n) for n in supercell), tuple(map(float, impact)),
+    engine = _SimulationEngine(fixed_lattice, tuple(int(n) for n in supercell), tuple(map(float, impact)),
                                int(gaussians), int(checkpoints), tuple(sorted(options.items())))
     return Model(engine, free, fixed, name="full simulation (1.3)-(1.4)")
 
@@ -298,6 +302,7 @@ def gradient_memory(
 
     compiled = jax.jit(jax.grad(loss)).lower(jnp.array([0.01, 1.0])).compile()
     analysis = compiled.memory_analysis()
+    assert analysis is not None  # XLA's CPU and GPU backends report it
     return {
         "temp": int(analysis.temp_size_in_bytes),
         "argument": int(analysis.argument_size_in_bytes),

@@ -120,7 +120,7 @@ class AbstractTransform(eqx.Module):
 class Positive(AbstractTransform):
     """``x = sign · exp(u)``: a parameter of fixed sign (``sign = −1`` for an attractive ``Φ0``)."""
 
-    sign: Float[Array, ""] = 1.0
+    sign: Float[Array, ""]
 
     def __init__(self, sign=1.0):
         if float(sign) not in (1.0, -1.0):

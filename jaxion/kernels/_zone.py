@@ -129,6 +129,7 @@ def zone_modes_grid(lattice: Lattice, points_per_axis: int, boundary: str = "twi
     flat_partner = np.ravel_multi_index(partner.T, (k,) * dim)
     keep = flat <= flat_partner
     total = float(k) ** dim
-    weights = np.where(flat[keep] == flat_partner[keep], 1.0, 2.0) / total
+    # numpy's stub types ravel_multi_index of an index array as a scalar
+    weights = np.where(flat[keep] == flat_partner[keep], 1.0, 2.0) / total  # pyright: ignore[reportIndexIssue]
     nodes = TWO_PI * (index[keep] + shift) / k
     return lattice.modes(nodes, weights)

@@ -103,7 +103,8 @@ def zone_quadrature(
     levels = d_levels if levels is None else int(levels)
     points = d_points if points is None else int(points)
     ratio = d_ratio if ratio is None else float(ratio)
-    panels = [int(outer_panels)] * dim if np.ndim(outer_panels) == 0 else [int(p) for p in outer_panels]
+    shaped = np.asarray(outer_panels)
+    panels = [int(shaped)] * dim if shaped.ndim == 0 else [int(p) for p in shaped]
     if len(panels) != dim:
         raise ValueError(f"outer_panels must be an int or {dim} ints; got {outer_panels}.")
     rules = [_graded_rule_1d(levels, points, ratio, p) for p in panels]
@@ -322,6 +323,8 @@ def mode_sum_loss(
 @eqx.filter_jit
 def _mode_sum_core(potential, speeds, modes: ZoneModes, b, z, unit, cells, table_points: int):
     """(1.13) for a flat array of speeds (mapped sequentially)."""
+    weights = modes.weights
+    assert weights is not None  # zone_modes carry their quadrature weights
     phases = _site_phases(modes.nodes, cells)  # (n, sites)
     omega = modes.omega  # (n, dof)
     eta_d = jnp.einsum("j,nju->nu", unit, modes.polarisations)  # (n, dof): d̂·η
@@ -339,7 +342,7 @@ def _mode_sum_core(potential, speeds, modes: ZoneModes, b, z, unit, cells, table
             phase = phases.T[:, :, None] * jnp.exp(1j * p[None] * z[:, None, None])  # (s, n, u)
             amplitude = jnp.sum(phase * (transverse + 1j * longitudinal), axis=0)
             power = jnp.real(amplitude) ** 2 + jnp.imag(amplitude) ** 2
-        return 2 * np.pi**2 / speed**2 * jnp.sum(modes.weights[:, None] * power)
+        return 2 * np.pi**2 / speed**2 * jnp.sum(weights[:, None] * power)
 
     return jax.lax.map(one, speeds)
 

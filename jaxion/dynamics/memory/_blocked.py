@@ -63,6 +63,7 @@ def _build_modes(plan: MemoryPlan, offsets: np.ndarray) -> _Modes:
     """The far-field matrices of the plan's zone modes, block and Chebyshev nodes, for a window of sites at
     ``offsets`` (cells relative to the window's first site)."""
     grid, dt, block, n = plan.modes, plan.dt, plan.block_steps, plan.chebyshev_nodes
+    assert grid is not None and grid.weights is not None  # a blocked plan holds its zone modes (a quadrature)
     nodes, weights, eta = (np.asarray(a) for a in (grid.nodes, grid.weights, grid.eta))
     off_phase = nodes @ np.asarray(offsets, dtype=float).T  # (J', W)
     omega, centre, half_width = frequency_band(grid.omega)
@@ -81,18 +82,18 @@ def _build_modes(plan: MemoryPlan, offsets: np.ndarray) -> _Modes:
     return _Modes(
         nodes=jnp.asarray(nodes),
         eta=jnp.asarray(eta),
-        coef_re=jnp.asarray(coef.real),
-        coef_im=jnp.asarray(coef.imag),
-        half_re=jnp.asarray(half.real),
-        half_im=jnp.asarray(half.imag),
-        rot_re=jnp.asarray(rot.real),
-        rot_im=jnp.asarray(rot.imag),
+        coef_re=jnp.asarray(np.real(coef)),
+        coef_im=jnp.asarray(np.imag(coef)),
+        half_re=jnp.asarray(np.real(half)),
+        half_im=jnp.asarray(np.imag(half)),
+        rot_re=jnp.asarray(np.real(rot)),
+        rot_im=jnp.asarray(np.imag(rot)),
         ell=jnp.asarray(ell),
         ell_t=jnp.asarray(np.ascontiguousarray(ell.T)),
-        z_re=jnp.asarray(z.real),
-        z_im=jnp.asarray(z.imag),
-        q_re=jnp.asarray(qm.real),
-        q_im=jnp.asarray(qm.imag),
+        z_re=jnp.asarray(np.real(z)),
+        z_im=jnp.asarray(np.imag(z)),
+        q_re=jnp.asarray(np.real(qm)),
+        q_im=jnp.asarray(np.imag(qm)),
         off_cos=jnp.asarray(np.cos(off_phase)),
         off_sin=jnp.asarray(np.sin(off_phase)),
     )
@@ -252,6 +253,7 @@ def run_blocked(plan: MemoryPlan, physics: Physics, ions: Ions, system: System) 
     )
     thermal = None
     if plan.thermal_amplitudes is not None:
+        assert plan.modes is not None  # a blocked plan holds its zone modes
         thermal = (_thermal_amplitudes(plan.thermal_amplitudes, plan.modes.omega, plan.modes.weights), lambda amp: amp)
     records = run_cores(_blocked_core, (physics, modes), after, ions, thermal)
     if stride == 1:

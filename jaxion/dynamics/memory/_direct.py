@@ -73,11 +73,13 @@ def thermal_motion_arg(plan: MemoryPlan, system: System):
     ``ρ_hom`` of the tracked sites at every step they give ((2.12); ``None`` without a bath)."""
     if plan.thermal_amplitudes is None:
         return None
+    modes = plan.modes
+    assert modes is not None  # a plan with a bath holds the bath's modes
     times = plan.dt * jnp.arange(plan.num_steps + 1)
     cells = system.site_cells
 
     def hom(z):
-        motion, _ = motion_from_amplitudes(plan.modes, z, cells, times, with_velocity=False)
+        motion, _ = motion_from_amplitudes(modes, z, cells, times, with_velocity=False)
         return motion
 
     return plan.thermal_amplitudes, hom
@@ -85,6 +87,7 @@ def thermal_motion_arg(plan: MemoryPlan, system: System):
 
 def run_direct(plan: MemoryPlan, physics: Physics, ions: Ions, system: System) -> Records:
     """Every run of the plan (one, a thermal ensemble, or a batch) with the quadratic convolution."""
+    assert plan.table is not None  # a direct plan holds its table
     kflat = jnp.asarray(reversed_layout(plan.table, circular=True))
     after = (
         jnp.asarray(system.site_positions()), kflat, jnp.asarray(plan.dt), plan.num_steps // plan.stride, plan.stride, plan.lags,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import check_positive
+from ..._validation import RealScalar, check_positive
 from ...kernels import ResponseKernel
 from ...parallel import device_mesh
 from ...system import System
@@ -42,14 +42,14 @@ def simulate_memory(
     system: System,
     ion_position,
     ion_velocity,
-    duration: float,
+    duration: RealScalar,
     *,
-    dt: float,
+    dt: RealScalar,
     constraint=None,
     bias_force=None,
     save_times=None,
     kernel: ResponseKernel | None = None,
-    memory_length: float | None = None,
+    memory_length: RealScalar | None = None,
     method: str = "auto",
     points_per_axis: int | None = None,
     block_steps: int | None = None,
@@ -145,7 +145,7 @@ def simulate_memory(
     return check_status(result, throw, engine="simulate_memory", detail=detail)
 
 
-def simulate_memory_batch(system: System, ion_positions, ion_velocities, duration: float, *, dt: float, devices=None,
+def simulate_memory_batch(system: System, ion_positions, ion_velocities, duration: RealScalar, *, dt: RealScalar, devices=None,
                           **options) -> MemoryResult:
     """Independent single-ion runs of :func:`simulate_memory`, one per row of ``ion_positions`` /
     ``ion_velocities`` (``(members, 3)``), in one compiled, vmapped call.
@@ -171,11 +171,11 @@ def simulate_memory_batch(system: System, ion_positions, ion_velocities, duratio
         raise ValueError("simulate_memory_batch takes no thermal bath; run a thermal ensemble with simulate_memory(thermal=...).")
     if "throw" in options:
         raise ValueError("simulate_memory_batch takes no throw: a batch never raises for a failed member (see result.status).")
-    if np.ndim(options.get("bias_force")) > 1:
+    if "bias_force" in options and np.ndim(options["bias_force"]) > 1:
         raise ValueError(
             f"bias_force must be a scalar or a (3,) vector shared by every member; got shape {np.shape(options['bias_force'])}."
         )
-    if np.ndim(options.get("constraint")) > 1:
+    if "constraint" in options and np.ndim(options["constraint"]) > 1:
         raise ValueError(f"constraint must be one (3,) direction shared by every member; got shape {np.shape(options['constraint'])}.")
     result, _ = _simulate(system, positions, velocities, duration, dt=dt, mesh=device_mesh(devices), members=True, **options)
     speeds = np.linalg.norm(velocities, axis=-1)

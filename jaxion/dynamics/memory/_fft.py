@@ -118,6 +118,7 @@ def run_fft(plan: MemoryPlan, physics: Physics, ions: Ions, system: System) -> R
     """As :func:`~._direct.run_direct`, with the hierarchical FFT convolution (a truncated memory: the table is
     zero past ``plan.lags``)."""
     table = plan.table
+    assert table is not None  # an fft plan holds its table
     if plan.lags < plan.num_steps:
         table = np.concatenate([table, np.zeros((plan.num_steps - plan.lags,) + table.shape[1:])])
     spectra, near = _fft_tables(table, plan.block_steps)

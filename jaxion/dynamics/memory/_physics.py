@@ -25,6 +25,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._constants import FOUR_PI_SQ
+from ...potential import AbstractPairPotential
 from ...system import System
 
 __all__ = ["Physics", "Leaks", "no_leaks", "update_leaks", "Coverage", "coverage", "build_physics", "check_start_covered"]
@@ -33,7 +34,7 @@ __all__ = ["Physics", "Leaks", "no_leaks", "update_leaks", "Coverage", "coverage
 class Physics(eqx.Module):
     """Forces, energies and the coverage checks, for the ions and a set of sites."""
 
-    potential: object
+    potential: AbstractPairPotential
     polarisation: Array  # (3, dof)
     mass_ratio: Array
     line: Array  # (ions, 3) unit vectors (ignored unless constrained)
@@ -112,6 +113,7 @@ def update_leaks(physics: Physics, sigmas, first_step, leaks: Leaks, leak_tol, n
     if physics.check_untracked:
         leak_u, first_u = fold(leak_u, first_u, jax.vmap(physics.untracked_energy)(sigmas))
     if neighbours is not None:
+        assert has is not None  # given with `neighbours`
         energies = jnp.abs(physics.potential.energy(neighbours[None, None, :, :] - sigmas[:, :, None, :]))  # (L, I, 2)
         per_step = jnp.max(jnp.where(has[None, None, :], energies, 0.0), axis=(1, 2))
         leak_w, first_w = fold(leak_w, first_w, per_step)

@@ -290,7 +290,8 @@ def _table_parts(system: System, method, schedule: Schedule, dt, kernel, memory_
     table = -TWO_PI * dt * np.asarray(values)[1 : lags + 1].reshape(lags, channels, channels)
     valid = kernel_valid_time(lattice, k_grid, cells)
     if boundary == "periodic":
-        warn_echo(lattice, (int(k_grid),) * lattice.dim, lags * dt, what="the run on the periodic supercell's kernel", stacklevel=6)
+        warn_echo(lattice, (int(k_grid),) * lattice.dim, lags * dt, what="the run on the periodic supercell's kernel",
+                  remedy="Use a larger supercell, or the infinite lattice (supercell=None), if that matters.", stacklevel=6)
     else:
         _check_recurrence(valid, lags * dt, k_grid, allow_recurrence, stacklevel=6)  # the caller of simulate_memory
     modes = amplitudes = None
@@ -334,6 +335,7 @@ def _choose_block(num_steps: int, stride: int, target: int) -> int:
         key = (0 if (divides and ratio < math.log(2.0)) else 1, ratio)
         if best is None or key < best[0]:
             best = (key, b)
+    assert best is not None  # b = 1 is always a candidate (stride % 1 == 0)
     return best[1]
 
 

@@ -38,11 +38,11 @@ class MemoryState(eqx.Module):
         framework_work: work ``W_F = ∫(−∇_ρΦ)·dρ`` done on the framework so far.
     """
 
-    time: Float[Array, ""]
+    time: Float[Array, "*batch"]
     ion_position: Array
     ion_velocity: Array
     site_displacements: Array
-    framework_work: Float[Array, ""]
+    framework_work: Float[Array, "*batch"]
 
 
 @final
@@ -73,8 +73,8 @@ class MemoryResult(AbstractResult):
     """
 
     ts: Float[Array, "*batch times"]
-    ion_positions: Float[Array, "*batch times *ions 3"]
-    ion_velocities: Float[Array, "*batch times *ions 3"]
+    ion_positions: Float[Array, "*batch times 3"] | Float[Array, "*batch times ions 3"]
+    ion_velocities: Float[Array, "*batch times 3"] | Float[Array, "*batch times ions 3"]
     site_displacements: Float[Array, "*batch times sites dof"] | None
     kinetic_energy: Float[Array, "*batch times"]
     interaction_energy: Float[Array, "*batch times"]

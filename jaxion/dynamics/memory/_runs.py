@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from jaxtyping import Array
 
 from ...parallel import over_devices, pad_members
@@ -48,10 +49,10 @@ class Ions(NamedTuple):
     """The ions' initial state: ``(ions, 3)`` for one run, or ``(members, 3)`` for a batch of single-ion runs
     (``members=True``), split over ``mesh`` (``None``: one device)."""
 
-    position: Array
-    velocity: Array
+    position: np.ndarray
+    velocity: np.ndarray
     members: bool = False
-    mesh: object = None
+    mesh: Mesh | None = None
 
 
 def run_cores(core, before: tuple, after: tuple, ions: Ions, thermal=None) -> Records:
