@@ -4,7 +4,7 @@ This is the code a user would write without jaxion, used as the baseline in
 ``bench_full_engine.py``:
 
 * the coupling matrix ``Ξ`` of a periodic supercell of any :class:`jaxion.Lattice` assembled once as a
-  ``scipy.sparse`` CSR matrix (from the lattice's ``bond_offsets``, ``force_constants`` and
+  ``scipy.sparse`` CSR matrix (from the lattice's ``pair_offsets``, ``pair_force_constants`` and
   ``confinement``, converted to NumPy),
 * the same equations of motion in dimensionless time τ::
 
@@ -72,9 +72,11 @@ def coupling_matrix(lattice, supercell: Sequence[int]) -> sp.csr_matrix:
     """
     supercell = tuple(int(n) for n in supercell)
     cells = int(np.prod(supercell))
-    blocks = np.asarray(lattice.force_constants, dtype=float)
-    confinement = np.asarray(lattice.confinement, dtype=float)
-    offsets = [tuple(v) for v in lattice.bond_offsets]
+    if lattice.atoms != 1:
+        raise ValueError("the baseline handles Bravais lattices (one atom per cell, unit mass) only.")
+    blocks = -np.asarray(lattice.pair_force_constants, dtype=float)  # the bonds K_v = −Φ_v
+    confinement = np.asarray(lattice.confinement, dtype=float)[0]
+    offsets = [tuple(v) for v in lattice.pair_offsets]
     diagonal = confinement + 2.0 * blocks.sum(axis=0)
     xi = sp.kron(sp.csr_matrix(diagonal), sp.identity(cells, format="csr"), format="csr")
     for block, offset in zip(blocks, offsets):

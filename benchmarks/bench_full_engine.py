@@ -466,10 +466,10 @@ def bench_breakdown(case: Case, baseline_step_s: float):
     """Per-step cost of the pieces of a jaxion step, each inside one compiled fori_loop."""
     import diffrax
 
-    from jaxion.dynamics._framework import FullArgs, FullState, wrapped_index  # private: diagnosis only
+    from jaxion.dynamics._framework import FullArgs, FullState, site_index  # private: diagnosis only
 
     system, lattice, supercell = case.system, case.system.lattice, case.supercell
-    index = wrapped_index(system.site_cells, supercell)
+    index = site_index(system.site_cells, system.site_atoms, supercell, lattice.dof)
     line = jnp.asarray([0.0, 0.0, 1.0])
     args = FullArgs(system, index, line, jnp.zeros(3), None, index)  # as `simulate` builds them
 

@@ -85,6 +85,7 @@ from .lattice import (
     bravais_lattice as bravais_lattice,
     chain as chain,
     chain3d as chain3d,
+    crystal as crystal,
     simple_cubic as simple_cubic,
     supercell_echo_time as supercell_echo_time,
 )

@@ -7,16 +7,20 @@ tracers and the check is skipped (the same object was checked when it was built 
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import jax
 import numpy as np
 from jax.core import Tracer
-from jaxtyping import Array, Real
+from jaxtyping import Array, ArrayLike, Real
 
 # A real number given as a Python or NumPy scalar or a 0-d NumPy or JAX array (a tracer under jit, vmap
 # or grad): what a function that takes a physical parameter accepts (``ArrayLike`` without ``complex``).
 RealScalar: TypeAlias = Real[Array | np.ndarray | np.number | float, ""]
+# An array given as a JAX or NumPy array, a scalar, or nested lists/tuples of numbers (``numpy.typing.ArrayLike``
+# without its protocols, which the run-time checker does not match for tuples).
+ArrayInput: TypeAlias = ArrayLike | Sequence[Any]
 
 
 def is_concrete(value) -> bool:

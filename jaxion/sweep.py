@@ -77,7 +77,7 @@ def _run_batch(system, speed, impact, potential, supercell, options, potential_a
 
 def _pass_summary(system, supercell, speed, impact, potential, options):
     if potential is not None:
-        system = eqx.tree_at(lambda s: s.potential, system, potential)
+        system = system.with_potential(potential)
     out = simulate_pass(system, speed, supercell, impact=impact, check_echo=False, throw=False, **options)
     return (out.loss, out.framework_energy, out.energy_drift, out.end_time, out.stopped_by_event, out.num_steps, out.status)
 
@@ -198,7 +198,7 @@ def _check_paths(system: System, supercell, speeds, impacts, potentials, directi
     probe = system
     if potentials is not None:
         widest = int(np.argmax(np.asarray(jax.vmap(lambda p: p.range)(potentials))))
-        probe = eqx.tree_at(lambda s: s.potential, system, jax.tree_util.tree_map(lambda x: x[widest], potentials))
+        probe = system.with_potential(jax.tree_util.tree_map(lambda x: x[widest], potentials))
     for impact in np.unique(impacts, axis=0):
         geometry = pass_geometry(probe, direction, impact)
         check_inside(probe, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")

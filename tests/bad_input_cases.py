@@ -163,7 +163,7 @@ CASES: list[Case] = [
     Case("cubic-no-springs", lambda: jx.simple_cubic(0.0, 0.0), ValueError, r"k1 and k2 are both 0",
          "cubic lattice with k1 = k2 = 0 (no springs)", "jx.simple_cubic"),
     Case("bravais-negative-confinement", lambda: jx.bravais_lattice(np.eye(3), [((1, 0, 0), np.eye(3))], confinement=-np.eye(3)),
-         ValueError, r"unstable.*negative eigenvalue", "on-site confinement −1 (unstable framework)", "jx.bravais_lattice"),
+         ValueError, r"unstable: ω² = .* < 0 at q = ", "on-site confinement −1 (unstable framework)", "jx.bravais_lattice"),
     Case("bravais-nonsymmetric-block", lambda: jx.bravais_lattice(np.eye(3), [((1, 0, 0), [[1, 1, 0], [0, 1, 0], [0, 0, 1]])]),
          ValueError, r"force-constant blocks .* must be symmetric", "non-symmetric force-constant block", "jx.bravais_lattice"),
     Case("bravais-block-shape", lambda: jx.bravais_lattice(np.eye(3), [((1, 0, 0), np.eye(2))]), ValueError,

@@ -41,7 +41,7 @@ def test_half_softening_is_the_relaxed_framework_energy():
     """U(σ) with c = ½ equals min_ρ [ρᵀΞρ/2 + Φ(ρ, σ)] to second order in Φ0 (computed independently by
     relaxing the whole periodic supercell with conjugate gradients); the printed form (c = 1) does not."""
     base = jx.simple_cubic()
-    lattice = jx.Lattice(base.primitive_vectors, base.force_constants, 0.5 * jnp.eye(3), base.bond_offsets, name="confined cubic")
+    lattice = jx.Lattice(base.primitive_vectors, 0.5 * jnp.eye(3), base.pair_force_constants, base.pair_offsets, name="confined cubic")
     supercell = (8, 8, 8)
     amplitude = 1e-3
     system = jx.System(lattice, jx.Gaussian(amplitude, 0.8), jx.cubic_face_sites())

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._constants import FOUR_PI_SQ
 from ._common import check_step_limit
 from ._framework import FullArgs, FullState, gather
 
@@ -135,7 +134,7 @@ def run_verlet(args: FullArgs, state0: FullState, duration, dt, max_steps: int, 
     """
     total = _step_count(duration, dt)
     h = duration / total
-    watched, dof = len(args.watch[0]), args.system.lattice.dof
+    watched, dof = args.watch[0].shape[0], args.system.lattice.dof
     if save_times is not None:
         count = save_times.shape[0]
         save_step, save_theta = _schedule(save_times, h, total)
@@ -162,8 +161,8 @@ def run_verlet(args: FullArgs, state0: FullState, duration, dt, max_steps: int, 
     def body(carry):
         steps, state, _, records, previous = carry
         ion_acceleration, site_acceleration = args.accelerations(state.ion_position, state.displacement)
-        velocity = state.velocity - (h * FOUR_PI_SQ) * args.system.lattice.apply_coupling(state.displacement)
-        velocity = velocity.at[(slice(None),) + args.index].add(h * site_acceleration.T)
+        velocity = state.velocity + h * args.framework_acceleration(state.displacement)
+        velocity = velocity.at[args.index].add(h * site_acceleration)
         if records is not None:
             current = _synchronised(args, state, velocity, ion_acceleration, h)
             records = record(records, steps - 1, previous, current)  # nothing to write at step 0

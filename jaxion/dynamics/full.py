@@ -52,7 +52,7 @@ from ._common import (
     status_from_diffrax,
     warn_echo,
 )
-from ._framework import FullArgs, FullState, framework_energy, gather, total_energy, wrapped_index
+from ._framework import FullArgs, FullState, framework_energy, gather, site_index, total_energy
 from ._verlet import check_verlet_step, run_verlet, saves_per_step, verlet_time_step
 
 __all__ = [
@@ -234,16 +234,21 @@ def simulate(
 
 def make_args(system: System, supercell, start: IonStart, bias_force=None, stop_plane=None, watch_sites=None) -> FullArgs:
     """The validated right-hand-side data of a run (:class:`FullArgs`)."""
-    watch = system.site_cells if watch_sites is None else np.asarray(watch_sites, int).reshape(-1, system.lattice.dim)
+    dim, dof = system.lattice.dim, system.lattice.dof
+    if watch_sites is None:
+        watch_cells, watch_atoms = system.site_cells, system.site_atoms
+    else:
+        rows = np.asarray(watch_sites, int).reshape(-1, dim + (1 if system.lattice.atoms > 1 else 0))
+        watch_cells, watch_atoms = rows[:, :dim], (rows[:, dim] if system.lattice.atoms > 1 else None)
     return FullArgs(
-        system, wrapped_index(system.site_cells, supercell), start.line, check_bias_force(bias_force, start),
-        check_stop_plane(stop_plane), wrapped_index(watch, supercell),
+        system, site_index(system.site_cells, system.site_atoms, supercell, dof), start.line, check_bias_force(bias_force, start),
+        check_stop_plane(stop_plane), site_index(watch_cells, watch_atoms, supercell, dof),
     )
 
 
 def initial_state(system: System, supercell, start: IonStart, initial_displacement, initial_velocity) -> FullState:
     """The state at ``τ = 0``: the ion's and the framework's (default at rest), shapes checked."""
-    field_shape = (system.lattice.dof, *supercell)
+    field_shape = (system.lattice.channels, *supercell)
     zeros = jnp.zeros(field_shape)
     displacement = zeros if initial_displacement is None else jnp.asarray(initial_displacement, float)
     velocity = zeros if initial_velocity is None else jnp.asarray(initial_velocity, float)
@@ -267,7 +272,7 @@ def _plan_solve(system, start, solver, dt, rtol, atol, dtmax, max_steps, save_ti
         if dt is None:
             if max_frequency is None:
                 raise ValueError(f"solver={solver!r} with the default dt needs max_frequency (the lattice is traced).")
-            dt = verlet_time_step(max_frequency, jnp.linalg.norm(start.velocity), system.potential.range)
+            dt = verlet_time_step(max_frequency, jnp.linalg.norm(start.velocity), system.interaction_range)
         else:
             check_verlet_step(dt, max_frequency)
     elif dt is not None:

@@ -150,7 +150,8 @@ def time_local_model(
     periodic ``supercell`` to compare with a finite full-engine run). Pass ``recoil``/``greens`` to reuse
     precomputed ones. A lattice without a finite ``M`` (1D, confined, or with soft directions) raises
     ``ValueError`` unless ``drag=False``."""
-    from ..theory.low_speed import recoil_matrix, static_greens_function
+    from ..theory.greens import static_greens_function
+    from ..theory.low_speed import recoil_matrix
 
     check_choice("softening", softening, SOFTENING_FACTORS)
     if recoil is None:

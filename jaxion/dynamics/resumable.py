@@ -145,7 +145,7 @@ def simulate_resumable(
     state0 = initial_state(system, supercell, start, options.pop("initial_displacement", None), options.pop("initial_velocity", None))
     if options.get("solver") in FUSED_SOLVERS and options.get("dt") is None:
         max_frequency = options.setdefault("max_frequency", system.lattice.max_frequency(supercell))
-        options["dt"] = float(verlet_time_step(max_frequency, jnp.linalg.norm(start.velocity), system.potential.range))
+        options["dt"] = float(verlet_time_step(max_frequency, jnp.linalg.norm(start.velocity), system.interaction_range))
     times = None if save_times is None else np.asarray(check_save_times(save_times, duration))
 
     key = fingerprint(_FORMAT, system, tuple(supercell), state0, duration, segment, times, sorted((k, repr(v)) for k, v in options.items()))
@@ -173,6 +173,6 @@ def simulate_resumable(
         run.save(checkpoint, key)
 
     args = make_args(system, supercell, start, options.get("bias_force"), options.get("stop_plane"), options.get("watch_sites"))
-    trajectory = {} if times is None else run.trajectory(times, len(args.watch[0]), system.lattice.dof)
+    trajectory = {} if times is None else run.trajectory(times, args.watch[0].shape[0], system.lattice.dof)
     result = result_between(args, supercell, state0, run.state, run.end_time, run.stopped, run.steps, run.status, **trajectory)
     return check_status(result, throw, engine="simulate_resumable")

@@ -142,7 +142,7 @@ def _site_matrix(modes: ZoneModes, z, cells):
     assert modes.weights is not None  # zone-grid modes carry their quadrature weights
     phase = modes.nodes @ jnp.asarray(cells, float).T  # (J, S)
     trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=-1)  # (J, S, c)
-    return jnp.einsum("q,qsc,qdu,quc->qusd", jnp.sqrt(modes.weights), trig, modes.eta, z)
+    return jnp.einsum("q,qsc,qdu,quc->qusd", jnp.sqrt(modes.weights), trig, modes.channel_displacements, z)
 
 
 @eqx.filter_jit
@@ -268,7 +268,7 @@ def thermal_site_variance(modes: ZoneModes, temperature, quantum: bool = True):
     else:
         x2 = t / safe**2
     x2 = np.where(moving, x2, 0.0)
-    eta2 = np.asarray(modes.eta) ** 2  # (J, d, u)
+    eta2 = np.asarray(modes.channel_displacements) ** 2  # (J, d, u)
     w = np.asarray(modes.weights)
     disp = np.einsum("q,qdu,qu->d", w, eta2, x2)
     vel = np.einsum("q,qdu,qu->d", w, eta2, x2 * (TWO_PI * safe) ** 2 * moving)

@@ -168,7 +168,7 @@ class _ModeSumEngine(eqx.Module):
     gaussians: int = eqx.field(static=True)
 
     def __call__(self, p, speeds):
-        system = eqx.tree_at(lambda s: s.potential, self.system, _potential(p, self.gaussians))
+        system = self.system.with_potential(_potential(p, self.gaussians))
         return mode_sum_loss(system, speeds, self.impact, self.direction, modes=self.modes)
 
 
@@ -295,7 +295,7 @@ def gradient_memory(
     adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=steps if checkpoints is None else int(checkpoints))
 
     def loss(theta):
-        s = eqx.tree_at(lambda q: q.potential, system, Gaussian(theta[0], theta[1]))
+        s = system.with_potential(Gaussian(theta[0], theta[1]))
         return simulate_pass(s, speed, supercell, dt=dt, margin=7.0, solver=solver, adjoint=adjoint,
                              max_steps=int(steps * 1.5) + 10, check_echo=False, time_limit_factor=1.2,
                              max_frequency=omega_max).loss

@@ -237,8 +237,8 @@ def _slice_function(lattice, q_transverse: np.ndarray, mult: np.ndarray, offsets
     phase = q_t @ np.asarray(offsets, dtype=float).T  # (N, G)
     nonzero = [g for g in range(offsets.shape[0]) if np.any(offsets[g])]
     trig = jnp.asarray(np.concatenate([np.cos(phase), np.sin(phase[:, nonzero])], axis=-1) * weight[:, None])  # (N, F)
-    # D(q) = C + Σ_b 2K_b (1 − cos q·v_b) (1.19): the transverse part of each bond phase is fixed per slice
-    bonds = np.asarray(lattice.bond_offsets, dtype=float)  # (b, dim)
+    # D(q) = C + Σ_p 2Φ_p (cos q·R_p − 1) (1.19): the transverse part of each pair phase is fixed per slice
+    bonds = np.asarray(lattice.pair_offsets, dtype=float)  # (b, dim)
     bond_phase = q_t @ bonds[:, :-1].T  # (N, b)
     bond_cos, bond_sin = jnp.asarray(np.cos(bond_phase)), jnp.asarray(np.sin(bond_phase))
     bond_last = jnp.asarray(bonds[:, -1])
@@ -298,6 +298,8 @@ def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_ax
     slices of the grid."""
     if lattice.dim < 2:
         raise ValueError("binned_kernel needs a 2D or 3D lattice; chains use kernel_by_differences(method='sum').")
+    if lattice.atoms != 1:
+        raise ValueError("binned_kernel handles Bravais lattices (one atom per cell); use kernel_by_differences(method='sum').")
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary {boundary!r}; valid options are {list(BOUNDARIES)}.")
     k = int(points_per_axis)
@@ -391,4 +393,4 @@ def binned_kernel(lattice, differences, dt: float, num_times: int, points_per_ax
         power = power * (2j * np.pi * times)
     values = np.imag(factor * series) + TWO_PI * times[None, :, None] * zero_acc[:, None, :]  # (D, T, n_inv)
     tensors = np.einsum("dtk,kij->tdij", values, basis)
-    return tensors
+    return tensors / float(lattice.masses[0])  # D is mass-weighted: the displacement response carries 1/m

@@ -86,7 +86,7 @@ def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis:
         )
     if modes is None:
         modes = zone_modes_grid(lattice, points_per_axis, boundary)
-    nodes, weights, omega, eta = (np.asarray(a) for a in (modes.nodes, modes.weights, modes.omega, modes.eta))
+    nodes, weights, omega, eta = (np.asarray(a) for a in (modes.nodes, modes.weights, modes.omega, modes.channel_displacements))
     freq, matrix = _difference_matrix(nodes, weights, omega, eta, differences)
     dof = lattice.dof
     chunk = max(1, min(len(times), chunk_elements // max(1, freq.size)))

@@ -15,10 +15,10 @@ from .chain import (
     chain_loss_slow as chain_loss_slow,
     chain_loss_unconfined as chain_loss_unconfined,
 )
+from .greens import static_greens_function as static_greens_function
 from .low_speed import (
     low_speed_loss as low_speed_loss,
     recoil_matrix as recoil_matrix,
-    static_greens_function as static_greens_function,
 )
 from .modes import (
     interaction_forces as interaction_forces,

@@ -34,6 +34,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 from .._constants import TWO_PI
 from .._validation import check_finite, check_positive, is_concrete
@@ -258,9 +259,15 @@ def check_system(system):
         raise ValueError(f"system must be a jaxion System; got {type(system).__name__}.")
 
 
-def _site_phases(nodes, cells):
-    """``e^{i q·n_a}`` on the nodes, ``(n, sites)``."""
-    return jnp.exp(1j * (nodes @ jnp.asarray(cells, float).T))
+def _site_phases(nodes, fractional):
+    """``e^{i q·x_a}`` on the nodes, ``(n, sites)``, with ``x_a = n_a + τ_{s_a}`` the sites' fractional positions
+    (phonopy's phase convention of the eigenvectors: :class:`jaxion.Lattice`)."""
+    return jnp.exp(1j * (nodes @ jnp.asarray(fractional, float).T))
+
+
+def site_fractional_positions(system: System) -> Array:
+    """``x_a = n_a + τ_{s_a}``: the interacting sites' positions in cell coordinates."""
+    return jnp.asarray(system.site_cells, float) + system.lattice.basis_positions[system.site_atoms]
 
 
 # ----------------------------------------------------------------------------- (1.13)
@@ -279,11 +286,13 @@ def mode_sum_loss(
     """Paper 1, (1.13): loss of an ion on a straight path at constant ``speed`` ``σ'`` past a framework
     at rest (``ρ → 0`` inside ``Φ``), as a Brillouin-zone mode sum for any lattice:
 
-        ``Δ = 2π² ⟨ Σ_u | (1/σ') Σ_a e^{iq·n_a} e^{i p z_a} η_u·[∇_⊥ + i d̂ p] Φ̃_p(b_a) |² ⟩_BZ``,
+        ``Δ = 2π² ⟨ Σ_u | (1/σ') Σ_a e^{iq·x_a} e^{i p z_a} w_{au}·[∇_⊥ + i d̂ p] Φ̃_{κ(a),p}(b_a) |² ⟩_BZ``,
         ``p = 2π ω_u(q)/σ'``,
 
-    with ``⟨⟩`` the zone average ``(1/N) Σ_j`` and ``η_u`` the branch polarisations mapped to 3D with the
-    lattice's polarisation matrix. For one site this is exactly (1.13) (``∇_⊥Φ̃ = −(b/λ²) Φ̃`` for the
+    with ``⟨⟩`` the zone average ``(1/N) Σ_j``, ``x_a = n_a + τ_{s_a}`` the site's fractional position,
+    ``w_{au} = P e_{s_a,u}/sqrt(m_{s_a})`` the Cartesian displacement of its atom in branch ``u``
+    (:attr:`jaxion.ZoneModes.polarisations`; for one atom of unit mass the branch polarisation ``η_u``) and
+    ``Φ̃_κ`` the path transform of the site's species' pair potential. For one site this is exactly (1.13) (``∇_⊥Φ̃ = −(b/λ²) Φ̃`` for the
     Gaussian; ``jax.jacfwd`` of ``path_transform`` with respect to the impact vector otherwise). For
     several sites the phases ``e^{iq·n_a}`` of (1.11) are kept, so the result is the exact constant-speed
     limit of (1.11) — unlike (1.23), which drops them.
@@ -316,27 +325,42 @@ def mode_sum_loss(
         modes = zone_modes(system.lattice, quadrature)
     speed = jnp.asarray(speed, float)
     check_positive("speed", speed)
-    out = _mode_sum_core(system.potential, speed.reshape(-1), modes, b, z, unit, system.site_cells, int(table_points))
+    out = _mode_sum_core(system.potentials, speed.reshape(-1), modes, b, z, unit, site_fractional_positions(system),
+                         tuple(system.site_atoms.tolist()), system.site_groups, int(table_points))
     return out.reshape(speed.shape)
 
 
 @eqx.filter_jit
-def _mode_sum_core(potential, speeds, modes: ZoneModes, b, z, unit, cells, table_points: int):
+def _mode_sum_core(potentials, speeds, modes: ZoneModes, b, z, unit, fractional, atoms, groups, table_points: int):
     """(1.13) for a flat array of speeds (mapped sequentially)."""
     weights = modes.weights
     assert weights is not None  # zone_modes carry their quadrature weights
-    phases = _site_phases(modes.nodes, cells)  # (n, sites)
-    omega = modes.omega  # (n, dof)
-    eta_d = jnp.einsum("j,nju->nu", unit, modes.polarisations)  # (n, dof): d̂·η
-    single = b.shape[0] == 1
+    phases = _site_phases(modes.nodes, fractional)  # (n, sites)
+    omega = modes.omega  # (n, u)
+    w = modes.polarisations[:, np.asarray(atoms)]  # (n, sites, 3, u): the sites' Cartesian mode displacements
+    w_d = jnp.einsum("j,nsju->snu", unit, w)  # d̂·w
+    single = b.shape[0] == 1 and not jnp.iscomplexobj(w)
+    groups = np.asarray(groups)
+
+    def transforms(p):
+        """``Φ̃`` and ``∇⊥Φ̃`` of every site with its own species' potential: ``(s, n, u)``, ``(s, n, u, 3)``."""
+        if len(potentials) == 1:
+            return _transform_and_gradient(potentials[0], p, b, table_points)
+        value = jnp.zeros((b.shape[0],) + p.shape)
+        grad = jnp.zeros((b.shape[0],) + p.shape + (3,))
+        for g, potential in enumerate(potentials):
+            index = np.flatnonzero(groups == g)
+            v, d = _transform_and_gradient(potential, p, b[index], table_points)
+            value, grad = value.at[index].set(v), grad.at[index].set(d)
+        return value, grad
 
     def one(speed):
-        p = TWO_PI * omega / speed  # (n, dof)
-        value, grad = _transform_and_gradient(potential, p, b, table_points)  # (s,n,u), (s,n,u,3)
-        transverse = jnp.einsum("snuj,nju->snu", grad, modes.polarisations)  # ∇⊥Φ̃·η
-        longitudinal = p[None] * value * eta_d[None]  # p Φ̃ d̂·η
+        p = TWO_PI * omega / speed  # (n, u)
+        value, grad = transforms(p)  # (s,n,u), (s,n,u,3)
+        transverse = jnp.einsum("snuj,nsju->snu", grad, w)  # ∇⊥Φ̃·w
+        longitudinal = p[None] * value * w_d  # p Φ̃ d̂·w
         if single:
-            # one site: the phase is a common factor and ∇⊥Φ̃·η, pΦ̃ d̂·η are real.
+            # one site of a Bravais lattice: the phase is a common factor and ∇⊥Φ̃·w, pΦ̃ d̂·w are real.
             power = transverse[0] ** 2 + longitudinal[0] ** 2
         else:
             phase = phases.T[:, :, None] * jnp.exp(1j * p[None] * z[:, None, None])  # (s, n, u)
@@ -421,11 +445,12 @@ def trajectory_mode_loss(
     duration = float(times[-1] - times[0])
     step = 1.0 / (oversampling * duration)
     n_tab = int(np.ceil(omega_max / step)) + 6
-    return _trajectory_core(modes, times, forces, system.site_cells, jnp.asarray(step), n_tab, int(chunk_size))
+    atoms = tuple(system.site_atoms.tolist())
+    return _trajectory_core(modes, times, forces, site_fractional_positions(system), atoms, jnp.asarray(step), n_tab, int(chunk_size))
 
 
 @eqx.filter_jit
-def _trajectory_core(modes: ZoneModes, times, forces, cells, step, n_tab: int, chunk_size: int):
+def _trajectory_core(modes: ZoneModes, times, forces, fractional, atoms, step, n_tab: int, chunk_size: int):
     sites, dof = forces.shape[1], forces.shape[2]
     dt = jnp.diff(times)
     trap = jnp.concatenate([dt[:1] / 2, (dt[1:] + dt[:-1]) / 2, dt[-1:] / 2])
@@ -443,7 +468,7 @@ def _trajectory_core(modes: ZoneModes, times, forces, cells, step, n_tab: int, c
     table = jax.lax.map(table_chunk, grid.reshape(n_chunks, table_chunk_size)).reshape(-1, sites, dof)
 
     omega = modes.omega
-    phases = _site_phases(modes.nodes, cells)  # (n, s)
+    phases = _site_phases(modes.nodes, fractional)  # (n, s)
     n = modes.nodes.shape[0]
     chunk_size = min(chunk_size, n)
     n_node_chunks = -(-n // chunk_size)
@@ -454,10 +479,11 @@ def _trajectory_core(modes: ZoneModes, times, forces, cells, step, n_tab: int, c
         return x.reshape((n_node_chunks, chunk_size) + x.shape[1:])
 
     def node_chunk(args):
-        om, eta, ph, w = args  # (c, u), (c, dof, u), (c, s), (c,)
+        om, disp, ph, w = args  # (c, u), (c, s, dof, u): the sites' mode displacements e_s/sqrt(m_s), (c, s), (c,)
         f = _cubic_interp(om, grid[0], step, table)  # (c, u, s, dof)
-        amp = jnp.einsum("cs,cusd,cdu->cu", ph, f, eta.astype(complex))
+        amp = jnp.einsum("cs,cusd,csdu->cu", ph, f, disp.astype(complex))
         return jnp.sum(w[:, None] * (jnp.real(amp) ** 2 + jnp.imag(amp) ** 2))
 
-    parts = jax.lax.map(node_chunk, (pad_to(omega), pad_to(modes.eta), pad_to(phases), pad_to(modes.weights)))
+    displacements = modes.displacements[:, np.asarray(atoms)]  # (n, s, dof, u)
+    parts = jax.lax.map(node_chunk, (pad_to(omega), pad_to(displacements), pad_to(phases), pad_to(modes.weights)))
     return 2 * np.pi**2 * jnp.sum(parts)

@@ -64,7 +64,7 @@ def _build_modes(plan: MemoryPlan, offsets: np.ndarray) -> _Modes:
     ``offsets`` (cells relative to the window's first site)."""
     grid, dt, block, n = plan.modes, plan.dt, plan.block_steps, plan.chebyshev_nodes
     assert grid is not None and grid.weights is not None  # a blocked plan holds its zone modes (a quadrature)
-    nodes, weights, eta = (np.asarray(a) for a in (grid.nodes, grid.weights, grid.eta))
+    nodes, weights, eta = (np.asarray(a) for a in (grid.nodes, grid.weights, grid.channel_displacements))
     off_phase = nodes @ np.asarray(offsets, dtype=float).T  # (J', W)
     omega, centre, half_width = frequency_band(grid.omega)
     block_time = block * dt
