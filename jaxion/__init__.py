@@ -16,11 +16,21 @@ _jax.config.update("jax_enable_x64", True)
 __version__ = _version("jaxion")
 
 from . import (
+    crystals as crystals,
     fit as fit,
     kernels as kernels,
     materials as materials,
     screening as screening,
     theory as theory,
+)
+from .crystals import (
+    Crystal as Crystal,
+    CrystalUnitsWarning as CrystalUnitsWarning,
+    emt_crystal as emt_crystal,
+    emt_phonopy as emt_phonopy,
+    from_ase as from_ase,
+    from_ase_phonons as from_ase_phonons,
+    from_phonopy as from_phonopy,
 )
 from .dynamics import (
     STATUS_MESSAGES as STATUS_MESSAGES,
@@ -104,15 +114,25 @@ from .materials import (
 )
 from .potential import (
     AbstractPairPotential as AbstractPairPotential,
+    BornMayer as BornMayer,
     CustomPairPotential as CustomPairPotential,
     Gaussian as Gaussian,
+    ScreenedCoulomb as ScreenedCoulomb,
     SumOfPairPotentials as SumOfPairPotentials,
     numerical_path_transform as numerical_path_transform,
 )
 from .screening import (
+    CrystalDescent as CrystalDescent,
     DragDescent as DragDescent,
+    DragRanking as DragRanking,
+    crystal_drag_tensor as crystal_drag_tensor,
+    crystal_hop_energy as crystal_hop_energy,
+    crystal_loss as crystal_loss,
+    descend_crystal_drag as descend_crystal_drag,
     descend_drag as descend_drag,
     hop_energy_gradients as hop_energy_gradients,
+    rank_by_drag as rank_by_drag,
+    stack_systems as stack_systems,
 )
 from .sweep import (
     SweepResult as SweepResult,

@@ -60,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="sweep speeds for single passes (the default command)")
     run.add_argument("--lattice", choices=LATTICES, default="chain3d", help="framework (default: paper 1's chain3d)")
+    real = run.add_argument_group(
+        "real crystal (physical units: eV, Å, amu, m/s)",
+        "with --phonopy the crystal comes from force constants and --amplitude (eV), --width (Å), --impacts (Å) and "
+        "--speeds (m/s) are in physical units",
+    )
+    real.add_argument("--phonopy", default=None, metavar="FILE",
+                      help="phonopy.yaml with force constants, or emt:STRUCTURE for a crystal made on the spot "
+                           "(emt:Cu-fcc, emt:Cu-fcc-cubic, emt:Ni-hcp, emt:Cu3Au-L12; needs jaxion[crystals])")
+    real.add_argument("--ion-mass", type=float, default=6.94, metavar="AMU", help="ion mass in amu (default Li, 6.94)")
+    real.add_argument("--direction", type=_floats, default=[0.0, 0.0, 1.0], help="Cartesian direction of the path")
+    real.add_argument("--path-length", type=float, default=6.0, metavar="Å",
+                      help="length of the path segment whose atoms interact with the ion (Å)")
     run.add_argument("--supercell", type=_ints, default=None, help="cells per axis, e.g. 200 or 20,20,20")
     run.add_argument("--coupling", type=float, default=99 / 4, help="chain nearest-neighbour coupling k (chain3d)")
     run.add_argument("--confinement", type=float, default=1.0, help="chain confinement κ (chain3d)")
@@ -67,12 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--k1", type=float, default=15.0, help="cubic nearest-neighbour spring")
     run.add_argument("--k2", type=float, default=5.0, help="cubic next-nearest-neighbour spring")
     run.add_argument("--spacing", type=float, default=None, help="lattice constant α (default 1 chain3d, 40 chain, 2 cubic)")
-    run.add_argument("--amplitude", type=float, default=0.01, help="Gaussian amplitude Φ0 (negative = attractive)")
-    run.add_argument("--width", type=float, default=1.0, help="Gaussian width λ")
-    run.add_argument("--impacts", type=_floats, default=[0.0, 1.0], help="impact parameters s (comma list)")
+    run.add_argument("--amplitude", type=float, default=None, help="Gaussian amplitude Φ0 (negative = attractive; default 0.01, "
+                     "with --phonopy 0.1 eV)")
+    run.add_argument("--width", type=float, default=None, help="Gaussian width λ (default 1, with --phonopy 0.5 Å)")
+    run.add_argument("--impacts", type=_floats, default=None, help="impact parameters s (comma list; default 0,1, with --phonopy 0,0.5 Å)")
     run.add_argument("--sites", choices=SITE_SETS, default="single", help="interacting sites (cubic: face/cell)")
     run.add_argument("--mass-ratio", type=float, default=1.0, help="μ = M/m")
-    run.add_argument("--speeds", type=_speeds, default=_speeds("2:80:14"), help="'min:max:count' (log) or 'v1,v2,...'")
+    run.add_argument("--speeds", type=_speeds, default=None,
+                     help="'min:max:count' (log) or 'v1,v2,...' (default 2:80:14, with --phonopy 2000:40000:8 m/s)")
     run.add_argument(
         "--solver", default="tsit5",
         help="tsit5, dopri5, dopri8, bosh3, heun (diffrax, adaptive) or verlet (fused fixed-step loop, fastest on big supercells)",
@@ -141,8 +155,92 @@ def _chain_theory(args, lattice, s: float):
     )
 
 
+def _crystal(source: str):
+    from jaxion.crystals import emt_crystal, from_phonopy
+
+    if source.startswith("emt:"):
+        return emt_crystal(source[4:])
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"--phonopy {source}: no such file (give a phonopy.yaml with force constants, or emt:STRUCTURE)")
+    return from_phonopy(path)
+
+
+def command_run_crystal(args) -> int:
+    """``jaxion run --phonopy FILE``: loss (eV) against speed (m/s) of an ion through an imported crystal, from the
+    full engine on a periodic supercell beside the constant-speed mode sum (1.13) over the infinite crystal."""
+    import jaxion as jx
+    from jaxion.io import run_metadata, save_json, save_npz
+    from jaxion.plot import plot_loss_curves
+
+    started = time.perf_counter()
+    if args.ion_mass <= 0 or not np.isfinite(args.ion_mass):
+        raise ValueError(f"--ion-mass must be a positive mass in amu; got {args.ion_mass}")
+    if args.width <= 0 or args.path_length <= 0:
+        raise ValueError(f"--width and --path-length must be positive lengths in Å; got {args.width}, {args.path_length}")
+    if len(args.direction) != 3 or not np.any(args.direction):
+        raise ValueError(f"--direction must be three numbers, not all zero; got {args.direction}")
+    made = _crystal(args.phonopy)
+    lattice, units = made.lattice, made.units
+    speeds_m_s = np.asarray(args.speeds, float)
+    length = float(units.to_physical(1.0, "length"))  # Å per l
+    potential = jx.Gaussian(float(units.from_physical(args.amplitude, "energy")), args.width / length)
+    unit = np.asarray(args.direction, float) / np.linalg.norm(args.direction)
+    speeds = np.asarray(units.from_physical(speeds_m_s, "speed"))
+    supercell = tuple(args.supercell or (8, 8, 8))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(solver=args.solver, rtol=args.rtol, atol=args.atol, dt=args.dt)
+    print(f"jaxion: {lattice.name} ({lattice.atoms} atoms per cell, {', '.join(sorted(set(lattice.species)))}), supercell "
+          f"{list(supercell)}, ion {args.ion_mass:g} amu, Gaussian {args.amplitude:g} eV / {args.width:g} Å, "
+          f"{len(speeds)} speeds x {len(args.impacts)} impact parameters -> {out}/", flush=True)
+    perpendicular = np.cross(unit, [0.0, 0.0, 1.0] if abs(unit[2]) < 0.9 else [1.0, 0.0, 0.0])
+    perpendicular /= np.linalg.norm(perpendicular)
+    curves, table = [], {"speed_m_s": speeds_m_s}
+    for s in args.impacts:
+        point = perpendicular * s / length
+        sites = jx.sites_near_line(lattice, point - unit * args.path_length / (2 * length), unit,
+                                   4.0 * args.width / length, args.path_length / length)
+        system = jx.System(lattice, potential, sites, mass_ratio=args.ion_mass / float(units.to_physical(1.0, "mass")))
+        centre = np.mean(np.asarray(system.site_positions()), axis=0)
+        impact = point - centre - ((point - centre) @ unit) * unit
+        result = jx.sweep_passes(system, speeds, supercell, impacts=impact, direction=unit, progress=not args.no_progress,
+                                 batch_size=args.batch_size, **options)
+        theory = np.asarray(jx.mode_sum_loss(system, speeds, impact, unit))
+        loss_ev = np.asarray(units.to_physical(np.asarray(result.loss), "energy"))
+        theory_ev = np.asarray(units.to_physical(theory, "energy"))
+        curves.append({"label": f"s = {s:g} Å", "speeds": speeds_m_s, "loss": np.where(result.ok, loss_ev, np.nan),
+                       "theory_speeds": speeds_m_s, "theory": theory_ev, "theory_at_speeds": theory_ev})
+        table[f"loss_eV_s{s:g}"] = loss_ev
+        table[f"mode_sum_eV_s{s:g}"] = theory_ev
+        table[f"passed_s{s:g}"] = result.ok
+        print(f"  s = {s:g} Å: {len(sites)} interacting atoms; {int(result.ok.sum())}/{result.ok.size} passes completed; "
+              f"loss / mode sum = {np.round(loss_ev / np.where(theory_ev > 0, theory_ev, np.nan), 3).tolist()}")
+    wall = time.perf_counter() - started
+    parameters = {"crystal": args.phonopy, "lattice_fingerprint": lattice.fingerprint(), "species": list(lattice.species),
+                  "reference_mass_amu": float(units.to_physical(1.0, "mass")),
+                  "frequency_scale_thz": float(units.to_physical(1.0, "frequency")), "supercell": list(supercell),
+                  "ion_mass_amu": args.ion_mass, "amplitude_eV": args.amplitude, "width_angstrom": args.width,
+                  "impacts_angstrom": args.impacts, "direction": list(unit), "speeds_m_s": speeds_m_s, **options}
+    save_npz(out / "loss_vs_speed.npz", **table)
+    _write_csv(out / "loss_vs_speed.csv", table)
+    save_json(out / "loss_vs_speed.json", run_metadata(parameters, wall))
+    plot_loss_curves(curves, out / "loss_vs_speed.png", title=f"{lattice.name}: ion {args.ion_mass:g} amu, supercell {list(supercell)}",
+                     xlabel="speed (m/s)", ylabel="energy loss (eV)")
+    print(f"jaxion: wrote {out}/loss_vs_speed.{{png,pdf,npz,csv,json}} in {wall:.1f} s")
+    return 0
+
+
 def command_run(args) -> int:
     import jaxion as jx
+
+    crystal = args.phonopy is not None
+    for name, plain, physical in (("amplitude", 0.01, 0.1), ("width", 1.0, 0.5), ("impacts", [0.0, 1.0], [0.0, 0.5]),
+                                  ("speeds", _speeds("2:80:14"), _speeds("2000:40000:8"))):
+        if getattr(args, name) is None:
+            setattr(args, name, physical if crystal else plain)
+    if crystal:
+        return command_run_crystal(args)
     from jaxion.io import run_metadata, save_json, save_npz
     from jaxion.plot import plot_loss_curves
 

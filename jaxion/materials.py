@@ -56,7 +56,12 @@ _VOIGT = {(0, 0): 0, (1, 1): 1, (2, 2): 2, (1, 2): 3, (2, 1): 3, (0, 2): 4, (2, 
 
 class DimensionlessUnits(eqx.Module):
     """Paper 1's units for a framework mass ``m`` (kg) and frequency scale ``Ω`` (rad/s):
-    time ``2π/Ω`` per τ, length ``l = sqrt(ħ/(mΩ))``, energy ``ħΩ``, mass ``m``."""
+    time ``2π/Ω`` per τ, length ``l = sqrt(ħ/(mΩ))``, energy ``ħΩ``, mass ``m`` (Sec. II; ``shared/NOTES.md``).
+
+    A free mode evolves as ``exp(2πiωτ)``, so a dimensionless frequency ``ω`` is the ordinary frequency
+    ``ωΩ/(2π)``; force constants scale as ``mΩ²`` (``Φ = Φ_phys l²/(ħΩ) = Φ_phys/(mΩ²)``). Build one from
+    crystal data with :meth:`from_amu_thz`; convert with :meth:`to_si`/:meth:`from_si` (SI) or
+    :meth:`to_physical`/:meth:`from_physical` (Å, fs, eV, THz, m/s, amu, eV/Å²)."""
 
     mass: float
     frequency: float
@@ -64,6 +69,14 @@ class DimensionlessUnits(eqx.Module):
     def __check_init__(self):
         check_positive("mass", self.mass)
         check_positive("frequency", self.frequency)
+
+    @classmethod
+    def from_amu_thz(cls, mass_amu: RealScalar, frequency_thz: RealScalar) -> DimensionlessUnits:
+        """The units of a reference mass ``mass_amu`` (amu) and an ordinary frequency ``frequency_thz``
+        (THz) that becomes ``ω = 1``: ``m = mass_amu·u``, ``Ω = 2π·frequency_thz·10¹²`` rad/s."""
+        check_positive("mass_amu", mass_amu)
+        check_positive("frequency_thz", frequency_thz)
+        return cls(mass=float(mass_amu) * AMU, frequency=2 * np.pi * float(frequency_thz) * 1e12)
 
     @property
     def length(self):
@@ -82,16 +95,38 @@ class DimensionlessUnits(eqx.Module):
         """One dimensionless speed unit (l per τ) in m/s."""
         return self.length / self.time
 
-    def to_si(self, value, kind: str):
-        """Convert a dimensionless ``value`` of ``kind`` (length, time, energy, speed, mass) to SI."""
-        scale = {"length": self.length, "time": self.time, "energy": self.energy, "speed": self.speed, "mass": self.mass}
+    def _si_scales(self) -> dict:
+        """One dimensionless unit of each kind in SI: ordinary frequency ``Ω/(2π)`` in Hz, force constant
+        ``mΩ²`` in N/m (J/m²)."""
+        return {"length": self.length, "time": self.time, "energy": self.energy, "speed": self.speed, "mass": self.mass,
+                "frequency": self.frequency / (2 * jnp.pi), "force_constant": self.mass * self.frequency**2}
+
+    def to_si(self, value: ArrayLike, kind: str):
+        """Convert a dimensionless ``value`` of ``kind`` (length m, time s, energy J, speed m/s, mass kg,
+        frequency Hz (ordinary), force_constant N/m) to SI."""
+        scale = self._si_scales()
         if kind not in scale:
             raise ValueError(f"unknown kind {kind!r}; valid options are {sorted(scale)}.")
         return value * scale[kind]
 
-    def from_si(self, value, kind: str):
+    def from_si(self, value: ArrayLike, kind: str):
         """Convert an SI ``value`` of ``kind`` to dimensionless units."""
         return value / self.to_si(1.0, kind)
+
+    def to_physical(self, value: ArrayLike, kind: str):
+        """Convert a dimensionless ``value`` of ``kind`` to the crystal units of phonopy and ASE: length Å,
+        time fs, energy eV, frequency THz (ordinary, as phonopy prints), speed m/s, mass amu,
+        force_constant eV/Å²."""
+        return self.to_si(value, kind) / _PHYSICAL_IN_SI[kind]
+
+    def from_physical(self, value: ArrayLike, kind: str):
+        """Convert a ``value`` of ``kind`` in the units of :meth:`to_physical` to dimensionless units."""
+        return value / self.to_physical(1.0, kind)
+
+
+# one unit of each kind of `DimensionlessUnits.to_physical`, in SI
+_PHYSICAL_IN_SI = {"length": ANGSTROM, "time": 1e-15, "energy": EV, "frequency": 1e12, "speed": 1.0, "mass": AMU,
+                   "force_constant": EV / ANGSTROM**2}
 
 
 # `voigt` is annotated without its shape (6×6) so that a wrong shape reaches the ValueError below
@@ -178,21 +213,50 @@ def cubic_voigt(c11, c12, c44):
     return jnp.block([[top, jnp.zeros((3, 3))], [jnp.zeros((3, 3)), c44 * jnp.eye(3)]])
 
 
+def _check_lattice(lattice) -> None:
+    from .lattice import Lattice
+
+    if not isinstance(lattice, Lattice):
+        raise ValueError(f"lattice must be a jaxion Lattice; got {type(lattice).__name__}.")
+
+
 def lattice_elastic_constants(lattice) -> Float[Array, "6 6"]:
-    """Voigt elastic constants of a jaxion lattice of unit masses, from its long-wavelength limit:
-    ``C_ijkl n_j n_l = ρ S_ik(n̂)`` with density ``ρ = 1/V_cell``; for blocks ``K_v`` this gives
-    ``C_ijkl = (1/V) Σ_v (K_v)_ik (r_v)_j (r_v)_l`` symmetrised over ``j ↔ l`` pairs (central springs
-    ``k v̂v̂ᵀ`` give the Cauchy-symmetric ``C_ijkl = (1/V) Σ_v k |r_v|² v̂_i v̂_j v̂_k v̂_l``).
-    Dimensionless units (energy ħΩ, length l)."""
-    if lattice.dim != 3 or lattice.dof != 3:
-        raise ValueError("elastic constants need a 3D lattice whose masses move in 3D.")
-    tensor = jnp.transpose(lattice.long_wavelength_coefficients(), (0, 2, 1, 3))  # A_ik,jl → T_ijkl
-    # Only Γ_ik(n) = C_ijkl n_j n_l is fixed by the dispersion; for central springs the tensor is fully
-    # symmetric, which is what the Voigt form below assumes.
-    tensor = 0.5 * (tensor + jnp.swapaxes(tensor, 1, 2))
-    tensor = tensor / lattice.cell_volume
+    """Voigt elastic constants (order xx, yy, zz, yz, xz, xy) of any jaxion crystal — one atom per cell or a basis
+    with any masses — from its force constants by Born & Huang's method of long waves
+    (:func:`jaxion.lattice._long_waves.elastic_tensor`): ``C_ijkl = ([ik,jl] + [jk,il] − [ij,kl] + (ij,kl))``
+    with the square brackets ``[ik,jl] = −(1/2V) Σ Φ_ik d_j d_l`` and the internal-strain round brackets
+    ``(ij,kl) = −(1/V) Λᵀ(Φ(q=0))⁺Λ``. With the density ``ρ = M_cell/V_cell`` (:func:`lattice_density`) the
+    Christoffel equation ``ρ v² η = Γ(n̂) η``, ``Γ_ik = C_ijkl n_j n_l`` of (1.28) reproduces the lattice's acoustic
+    long-wavelength tensor, ``Γ/ρ = S(n̂)`` (:meth:`jaxion.Lattice.long_wavelength_tensor`), for a crystal in
+    equilibrium (a ``RuntimeWarning`` otherwise). For one atom per cell and central springs ``k v̂v̂ᵀ`` this is the
+    Cauchy-symmetric ``C_ijkl = (1/V) Σ_v k |r_v|² v̂_i v̂_j v̂_k v̂_l``. Mass-independent; dimensionless units
+    (energy ħΩ per l³), i.e. the units of the force constants per length (eV/Å³ for eV/Å² and Å)."""
+    from .lattice._long_waves import elastic_tensor
+
+    _check_lattice(lattice)
+    tensor = elastic_tensor(lattice)
     pairs = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
     return jnp.array([[tensor[i, j, k, m] for (k, m) in pairs] for (i, j) in pairs])
+
+
+def lattice_density(lattice) -> Float[Array, ""]:
+    """Mass density ``ρ = M_cell/V_cell`` of a jaxion crystal (reference masses per l³): with
+    :func:`lattice_elastic_constants` the density of the Christoffel equation and of (1.28)."""
+    _check_lattice(lattice)
+    if lattice.dim != 3:
+        raise ValueError(f"the density needs a 3D lattice; got dim = {lattice.dim}.")
+    return lattice.cell_mass / lattice.cell_volume
+
+
+# `units` is any object: a wrong one raises the ValueError below (naming it), not a type-check error
+def lattice_material(lattice, units: object) -> Material:
+    """The :class:`Material` (elastic constants in GPa, density in kg/m³) of a jaxion crystal in the
+    dimensionless ``units`` of its force constants, masses and lengths (:func:`lattice_elastic_constants`,
+    :func:`lattice_density`); its :meth:`Material.recoil_matrix` is ``(2π/(mΩ³)) M`` of (1.27)–(1.28)."""
+    if not isinstance(units, DimensionlessUnits):
+        raise ValueError(f"units must be a jaxion DimensionlessUnits; got {type(units).__name__}.")
+    volume = units.length**3
+    return Material(lattice_elastic_constants(lattice) * (units.energy / volume / GPA), lattice_density(lattice) * (units.mass / volume))
 
 
 class Material(eqx.Module):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jaxion
-from jaxion.theory import chain as chain_theory, low_speed, modes
+from jaxion.theory import chain as chain_theory, greens, low_speed, modes
 
 CHAIN_FORMS = (
     jaxion.chain_loss_closed_form, chain_theory.chain_loss_fast, chain_theory.chain_loss_slow, chain_theory.chain_loss_unconfined
@@ -219,10 +219,10 @@ def test_static_greens_function_infinite_lattice(cubic):
     isotropic."""
     cells = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 1, 1), (0, 0, 2)]
     source = [(0, 0, 0)]
-    infinite = np.asarray(low_speed.static_greens_function(cubic, cells, source))
+    infinite = np.asarray(greens.static_greens_function(cubic, cells, source))
     scale = infinite[0, 0, 0, 0]
     np.testing.assert_allclose(infinite[0, 0], scale * np.eye(3), atol=1e-12)
-    g = {n: np.asarray(low_speed.static_greens_function(cubic, cells, source, supercell=(n, n, n))) for n in (16, 32, 64)}
+    g = {n: np.asarray(greens.static_greens_function(cubic, cells, source, supercell=(n, n, n))) for n in (16, 32, 64)}
     err = {n: np.max(np.abs(g[n] - infinite)) / scale for n in g}
     assert err[64] < 0.02
     assert 0.4 < err[32] / err[16] < 0.6 and 0.4 < err[64] / err[32] < 0.6
@@ -236,8 +236,8 @@ def test_static_greens_function_infinite_converged(cubic):
     also for separations up to 7 cells)."""
     cells = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 1, 1), (0, 0, 3), (0, 0, 7)]
     source = [(0, 0, 0)]
-    infinite = np.asarray(low_speed.static_greens_function(cubic, cells, source))
-    finer = np.asarray(low_speed.static_greens_function(cubic, cells, source, quadrature=modes.zone_quadrature(3, 10, 5, 1 / 3, (2, 2, 8))))
+    infinite = np.asarray(greens.static_greens_function(cubic, cells, source))
+    finer = np.asarray(greens.static_greens_function(cubic, cells, source, quadrature=modes.zone_quadrature(3, 10, 5, 1 / 3, (2, 2, 8))))
     np.testing.assert_allclose(infinite, finer, atol=2e-6 * infinite[0, 0, 0, 0])
 
 
@@ -246,7 +246,7 @@ def test_static_greens_function_inverts_coupling(cubic):
     translations, the excluded zero modes) for the unconfined cubic lattice."""
     n = 5
     cells = np.stack(np.meshgrid(*([np.arange(n)] * 3), indexing="ij"), -1).reshape(-1, 3)
-    g = np.asarray(low_speed.static_greens_function(cubic, cells, [(0, 0, 0)], supercell=(n, n, n)))  # (N, 1, 3, 3)
+    g = np.asarray(greens.static_greens_function(cubic, cells, [(0, 0, 0)], supercell=(n, n, n)))  # (N, 1, 3, 3)
     for j in range(3):
         column = jnp.asarray(g[:, 0, :, j].T.reshape(3, n, n, n))
         applied = np.asarray(cubic.apply_coupling(column)).reshape(3, -1).T  # (N, 3)
@@ -256,7 +256,7 @@ def test_static_greens_function_inverts_coupling(cubic):
         np.testing.assert_allclose(applied, want, atol=1e-12)
     confined = jaxion.chain3d(K, 2.0, 1.0, 0.5, spacing=1.0)
     cells = np.arange(12)[:, None]
-    g = np.asarray(low_speed.static_greens_function(confined, cells, [(0,)], supercell=(12,)))
+    g = np.asarray(greens.static_greens_function(confined, cells, [(0,)], supercell=(12,)))
     for j in range(3):
         applied = np.asarray(confined.apply_coupling(jnp.asarray(g[:, 0, :, j].T)))
         want = np.zeros((3, 12))
@@ -264,17 +264,17 @@ def test_static_greens_function_inverts_coupling(cubic):
         np.testing.assert_allclose(applied, want, atol=1e-12)
     # confined infinite chain: the zone integral equals a large supercell (exponential convergence)
     np.testing.assert_allclose(
-        low_speed.static_greens_function(confined, [(0,), (3,)], [(0,)]),
-        low_speed.static_greens_function(confined, [(0,), (3,)], [(0,)], supercell=(400,)),
+        greens.static_greens_function(confined, [(0,), (3,)], [(0,)]),
+        greens.static_greens_function(confined, [(0,), (3,)], [(0,)], supercell=(400,)),
         rtol=1e-10,
     )
 
 
 def test_static_greens_function_rejects_divergent_cases():
     with pytest.raises(ValueError, match="diverges"):
-        low_speed.static_greens_function(jaxion.chain3d(K, K, 0.0, 0.0), [(0,)])
+        greens.static_greens_function(jaxion.chain3d(K, K, 0.0, 0.0), [(0,)])
     with pytest.raises(ValueError, match="diverges"):
-        low_speed.static_greens_function(jaxion.simple_cubic(15.0, 0.0), [(0, 0, 0)])
+        greens.static_greens_function(jaxion.simple_cubic(15.0, 0.0), [(0, 0, 0)])
 
 
 # ----------------------------------------------------------------------------- (1.11)

@@ -2,8 +2,9 @@
 
     (μ/4π²) σ'' = −∇_σ [Φ(0, σ) − c ∇_ρΦ(0, σ)·Ξ⁻¹·∇_ρΦ(0, σ)] − H(σ) M H(σ) σ'          (1.26)
 
-``Ξ⁻¹`` is the static lattice Green's function between the interacting sites (1.29), ``M`` the recoil
-matrix (1.23) and ``H`` the Hessian of the static landscape ``Φ(0, σ)`` (``jax.hessian``).
+``Ξ⁻¹`` is the static lattice Green's function between the interacting sites (1.29; sites ``(cell, atom)`` on a
+crystal with a basis, in displacement coordinates), ``M`` the recoil matrix (1.23) and ``H`` the Hessian of the
+static landscape ``Φ(0, σ)`` (``jax.hessian``; one pair potential per species).
 
 The factor ``c``: linearising (1.3) in ``ρ`` with the quasi-static response ``ρ ≈ −Ξ⁻¹∇_ρΦ`` gives the
 force ``−∇_σ[Φ − ½ ∇_ρΦ·Ξ⁻¹·∇_ρΦ]``, the gradient of the relaxed-framework energy
@@ -98,6 +99,18 @@ class TimeLocalModel(eqx.Module):
         hessian = jax.hessian(self.system.landscape)(ion_position)
         return hessian @ self.recoil @ hessian
 
+    def _radial_energy(self, squared: Float[Array, " sites"]) -> Float[Array, " sites"]:
+        """``φ_{κ(a)}`` of each site as a function of its squared distance (one potential per species)."""
+        potentials = self.system.potentials
+        if len(potentials) == 1:
+            return potentials[0](squared)
+        groups = np.asarray(self.system.site_groups)
+        out = jnp.zeros_like(squared)
+        for g, potential in enumerate(potentials):
+            index = np.flatnonzero(groups == g)
+            out = out.at[index].set(potential(squared[index]))
+        return out
+
     def forces(self, ion_position: Float[Array, 3]) -> tuple[Float[Array, 3], Float[Array, "3 3"], Float[Array, ""]]:
         """``(−∇U(σ), HMH, U(σ))`` in closed form from the pair potential's radial derivatives.
 
@@ -113,7 +126,7 @@ class TimeLocalModel(eqx.Module):
         ones = jnp.ones_like(squared)
 
         def value_and_slope(s):
-            return jax.jvp(self.system.potential, (s,), (ones,))
+            return jax.jvp(self._radial_energy, (s,), (ones,))
 
         (phi, slope), (_, curvature) = jax.jvp(value_and_slope, (squared,), (ones,))
         eye = jnp.eye(3)
@@ -161,7 +174,7 @@ def time_local_model(
         if SOFTENING_FACTORS[softening] == 0.0:
             greens = jnp.zeros((n, n, dof, dof))
         else:
-            greens = static_greens_function(system.lattice, system.site_cells, supercell=supercell)
+            greens = static_greens_function(system, supercell=supercell)  # between the sites (cell ..., atom)
     return TimeLocalModel(system, jnp.asarray(recoil, float), jnp.asarray(greens, float), softening, drag)
 
 
@@ -300,10 +313,12 @@ def _prepare_local(model, start: IonStart, duration, save_times, bias_force, sto
         controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
     else:
         check_positive("dt", dt)
-        if is_concrete((dt, start.velocity, model.system.potential.range)):
-            # The ion must resolve the landscape: a step longer than half its range jumps over it.
+        shortest = model.system.potentials[0].range if len(model.system.potentials) == 1 else min(
+            float(p.range) for p in model.system.potentials)
+        if is_concrete((dt, start.velocity, shortest)):
+            # The ion must resolve the landscape: a step longer than half its (narrowest) range jumps over it.
             speed = float(np.max(np.linalg.norm(np.asarray(start.velocity), axis=-1)))
-            reach = 0.5 * float(model.system.potential.range)
+            reach = 0.5 * float(shortest)
             if float(dt) * speed > reach:
                 raise ValueError(
                     f"dt = {float(dt):.3g} is too large for the ion: at speed {speed:.3g} it moves {float(dt) * speed:.3g} "

@@ -6,13 +6,19 @@ modes with random phases and amplitudes. Here the modes are those of the infinit
 zone grid of :func:`jaxion.kernels.zone_modes_grid` (the grid the memory engine uses for its
 kernel): for each node ``q`` of the half zone, branch ``u`` and standing wave ``c ∈ {cos, sin}``
 
-    ρ_a(τ) = Σ_{q,u,c} sqrt(w_q) trig_c(q·n_a) η_u(q) Re[Z_quc e^{2πiω_u(q)τ}],      ρ' = dρ/dτ,
+    ρ_a(τ) = Σ_{q,u,c} sqrt(w_q) part_c[u_{s_a,u}(q) e^{iq·x_a}] Re[Z_quc e^{2πiω_u(q)τ}],      ρ' = dρ/dτ,
 
-with ``w_q`` the zone weights (they sum to 1), so that for independent mode amplitudes the equal-time
-covariance is the Brillouin-zone average ``⟨ρ_a ρ_bᵀ⟩ = ⟨e^{iq·(n_a−n_b)} Σ_u η_u η_uᵀ ⟨X_u²⟩⟩_BZ``.
+with ``part_0 = Re``, ``part_1 = Im``, ``u_s = e_s/sqrt(m_s)`` the displacement of atom ``s`` per unit mode
+amplitude (:attr:`jaxion.ZoneModes.displacements`), ``x_a = n_a + τ_{s_a}`` the site's fractional position
+and ``w_q`` the zone weights (they sum to 1). The two standing waves of the pair ``±q`` are the real normal
+modes ``Re``/``Im`` of the complex one (for one atom per cell, real ``u``: ``cos(q·n_a) u`` and
+``sin(q·n_a) u``). For independent mode amplitudes the equal-time covariance is the Brillouin-zone average
+``⟨ρ_a ρ_bᵀ⟩ = ⟨Σ_u Re[u_{s_a,u} u_{s_b,u}^† e^{iq·(x_a−x_b)}] ⟨X_u²⟩⟩_BZ``: classically ``ω_T`` times the
+static Green's function (1.29), and the kinetic energy ``m_s⟨ρ'²⟩/(8π²)`` of every channel is ``ω_T/2``
+whatever the masses (equipartition; tested).
 
 Units and occupation (shared/NOTES.md; paper 2, Sec. II): time in ``2π/Ω``, length ``sqrt(ħ/(mΩ))``,
-energy ``ħΩ``; the framework energy is ``ρ'²/(8π²) + ρᵀΞρ/2``, so one mode is an oscillator of energy
+energy ``ħΩ``; the framework energy is ``Σ m_s ρ'²/(8π²) + ρᵀΞρ/2``, so one mode is an oscillator of energy
 ``X'²/(8π²) + ω²X²/2``. The temperature ``ω_T = k_B T/(ħΩ)`` is an energy in units of ``ħΩ``.
 
 - ``quantum=True`` (paper 2's prescription): the number of quanta ``n`` is drawn from
@@ -46,6 +52,7 @@ from jaxtyping import ArrayLike
 from .._constants import TWO_PI
 from .._validation import RealScalar, is_concrete
 from ..kernels import zone_modes_grid
+from ..kernels._tables import site_fractional, site_rows
 from ..lattice import ZoneModes
 
 __all__ = [
@@ -59,7 +66,7 @@ __all__ = [
     "key_batch_shape",
 ]
 
-_ZERO_FREQUENCY = 1e-10  # modes with ω below this × ω_max are left at rest
+_ZERO_FREQUENCY = 1e-6  # modes with ω below this × ω_max are left at rest (q = 0 of a periodic grid: ω² is roundoff there)
 _TIME_CHUNK = 512
 
 
@@ -137,21 +144,27 @@ class ThermalMotion(NamedTuple):
     velocity: jax.Array
 
 
-def _site_matrix(modes: ZoneModes, z, cells):
-    """``C[q, u, a, d] = Σ_c sqrt(w_q) trig_c(q·n_a) η_du(q) Z_quc`` (complex)."""
+def _site_matrix(modes: ZoneModes, z, positions, atoms=None):
+    """``C[q, u, a, d] = sqrt(w_q) Σ_c part_c[u_{s_a,du}(q) e^{iq·x_a}] Z_quc`` (complex; module notes)."""
     assert modes.weights is not None  # zone-grid modes carry their quadrature weights
-    phase = modes.nodes @ jnp.asarray(cells, float).T  # (J, S)
-    trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=-1)  # (J, S, c)
-    return jnp.einsum("q,qsc,qdu,quc->qusd", jnp.sqrt(modes.weights), trig, modes.channel_displacements, z)
+    phase = modes.nodes @ jnp.asarray(positions, float).T  # (J, S)
+    if atoms is None:  # one atom per cell: real u, the standing waves cos(q·n_a) u and sin(q·n_a) u
+        trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=-1)  # (J, S, c)
+        return jnp.einsum("q,qsc,qdu,quc->qusd", jnp.sqrt(modes.weights), trig, modes.channel_displacements, z)
+    wave = modes.displacements[:, jnp.asarray(atoms)] * jnp.exp(1j * phase)[:, :, None, None]  # (J, S, d, u)
+    parts = jnp.stack([jnp.real(wave), jnp.imag(wave)], axis=-1)  # (J, S, d, u, c)
+    return jnp.einsum("q,qsduc,quc->qusd", jnp.sqrt(modes.weights), parts, z)
 
 
 @eqx.filter_jit
-def motion_from_amplitudes(modes: ZoneModes, z, cells, times, with_velocity: bool = True):
-    """``ρ_a(τ) = Σ sqrt(w_q) trig_c(q·n_a) η_u Re[Z e^{2πiωτ}]`` and ``dρ_a/dτ`` at ``times`` for one
-    set of amplitudes ``z`` ``(J, dof, 2)``: arrays ``(times, sites, dof)`` (evaluated in time chunks)."""
-    cmat = _site_matrix(modes, z, cells)  # (J, u, S, d)
-    jq, dof, s, d = cmat.shape
-    cflat = cmat.reshape(jq * dof, s * d)
+def motion_from_amplitudes(modes: ZoneModes, z, cells, times, with_velocity: bool = True, atoms=None):
+    """``ρ_a(τ) = Σ sqrt(w_q) part_c[u_{s_a} e^{iq·x_a}] Re[Z e^{2πiωτ}]`` (module notes) and ``dρ_a/dτ`` at
+    ``times`` for one set of amplitudes ``z`` ``(J, branches, 2)``: arrays ``(times, sites, dof)`` (evaluated in
+    time chunks). ``cells``: the sites' cells ``(S, dim)``, or on a crystal with a basis their fractional
+    positions ``x_a = n_a + τ_{s_a}`` with ``atoms`` ``(S,)`` the atom of each (``None``: one atom per cell)."""
+    cmat = _site_matrix(modes, z, cells, atoms)  # (J, u, S, d)
+    jq, branches, s, d = cmat.shape
+    cflat = cmat.reshape(jq * branches, s * d)
     omega = modes.omega.reshape(-1)
     times = jnp.asarray(times, float)
     nt = times.shape[0]
@@ -219,9 +232,9 @@ def _sample_batch(keys, omega, temperature, quantum: bool):
 
 
 @eqx.filter_jit
-def _motion_batch(modes, keys, cells, times, temperature, quantum: bool):
+def _motion_batch(modes, keys, cells, times, temperature, quantum: bool, atoms=None):
     def one(k):
-        return motion_from_amplitudes(modes, _sample(k, modes.omega, temperature, quantum), cells, times)
+        return motion_from_amplitudes(modes, _sample(k, modes.omega, temperature, quantum), cells, times, atoms=atoms)
 
     return jax.vmap(one)(keys)
 
@@ -230,8 +243,9 @@ def thermal_motion(lattice, cells, times, key, temperature, *, quantum: bool = T
     """Homogeneous (thermal) motion of the sites ``cells`` at ``times`` (paper 2, Sec. II).
 
     Args:
-        lattice: any lattice of the package (paper 2's chain: ``jaxion.chain``).
-        cells: ``(sites, dim)`` integer cells.
+        lattice: any lattice of the package (paper 2's chain: ``jaxion.chain``; crystals with a basis).
+        cells: ``(sites, dim)`` integer cells; on a crystal with a basis rows ``(cell ..., atom)``
+            ``(sites, dim + 1)`` (like :class:`jaxion.System`'s ``sites``).
         times: ``(T,)`` times ``τ``.
         key: a ``jax.random`` key or a batch of keys (ensemble, one vmapped call).
         temperature: ``ω_T`` in units of ``ħΩ``.
@@ -243,21 +257,20 @@ def thermal_motion(lattice, cells, times, key, temperature, *, quantum: bool = T
         :class:`ThermalMotion` with arrays ``(E…, T, sites, dof)``.
     """
     check_temperature(temperature, quantum)
-    cells = np.asarray(cells)
-    if cells.ndim == 1:
-        cells = cells[:, None]
-    if cells.ndim != 2 or cells.shape[1] != lattice.dim:
-        raise ValueError(f"cells must have shape (sites, {lattice.dim}); got {np.shape(cells)}.")
+    rows = site_rows(lattice, cells)
+    atoms = None if lattice.atoms == 1 else jnp.asarray(rows[:, -1])
     modes = zone_modes_grid(lattice, points_per_axis)
     times = jnp.asarray(times, float)
     keys, batch = _flat_keys(key)
-    x, v = _motion_batch(modes, keys, jnp.asarray(cells, float), times, jnp.asarray(temperature, float), bool(quantum))
+    x, v = _motion_batch(modes, keys, jnp.asarray(site_fractional(lattice, rows)), times, jnp.asarray(temperature, float),
+                         bool(quantum), atoms)
     return ThermalMotion(times, x.reshape(batch + x.shape[1:]), v.reshape(batch + v.shape[1:]))
 
 
 def thermal_site_variance(modes: ZoneModes, temperature, quantum: bool = True):
-    """Ensemble variance ``⟨ρ_{a,d}²⟩`` and ``⟨ρ'_{a,d}²⟩`` ``(dof,)`` the sampler targets on this grid:
-    ``Σ_q w_q Σ_u η_du² ⟨X_u²⟩`` with ``⟨X²⟩ = coth(ω/2ω_T)/(2ω)`` (quantum) or ``ω_T/ω²`` (classical),
+    """Ensemble variance ``⟨ρ_{a,d}²⟩`` and ``⟨ρ'_{a,d}²⟩`` ``(channels,)`` (``(dof,)`` for one atom per cell;
+    channel ``s·dof + d`` on a crystal with a basis) the sampler targets on this grid:
+    ``Σ_q w_q Σ_u |u_{sd,u}|² ⟨X_u²⟩`` with ``⟨X²⟩ = coth(ω/2ω_T)/(2ω)`` (quantum) or ``ω_T/ω²`` (classical),
     and ``⟨X'²⟩ = 4π²ω²⟨X²⟩``."""
     omega = np.asarray(modes.omega)
     moving = omega > _ZERO_FREQUENCY * omega.max()
@@ -268,7 +281,7 @@ def thermal_site_variance(modes: ZoneModes, temperature, quantum: bool = True):
     else:
         x2 = t / safe**2
     x2 = np.where(moving, x2, 0.0)
-    eta2 = np.asarray(modes.channel_displacements) ** 2  # (J, d, u)
+    eta2 = np.abs(np.asarray(modes.channel_displacements)) ** 2  # (J, channels, u)
     w = np.asarray(modes.weights)
     disp = np.einsum("q,qdu,qu->d", w, eta2, x2)
     vel = np.einsum("q,qdu,qu->d", w, eta2, x2 * (TWO_PI * safe) ** 2 * moving)

@@ -13,7 +13,11 @@ the forces the ion exerts on those sites (paper 2, (2.12)–(2.13); paper 1, (1.
 
 with ``⟨f⟩_BZ = (1/N) Σ_q f → (2π)^{−dim} ∫ d^dim q f(q)`` (the infinite lattice), ``ω_u(q)², η_u(q)`` the
 eigenpairs of the (real, symmetric, even-in-q) dynamical matrix ``D(q)`` of :class:`jaxion.Lattice`,
-and ``n_a`` the integer cells of the sites. ``Γ`` is translation invariant, ``Γ_ab = G(n_a − n_b)``,
+and ``n_a`` the integer cells of the sites. On a crystal with a basis a site is ``(cell, atom)``, the modes are
+complex and the kernel is ``Γ_ab(τ) = ⟨Σ_u Re[u_{s_a,u} u_{s_b,u}^* e^{iq·(x_a − x_b)}] sin(2πω_uτ)/ω_u⟩`` with
+``u_s = e_s/sqrt(m_s)`` and ``x_a = n_a + τ_{s_a}`` (tables keyed by ``(Δn, s_a, s_b)``, :func:`site_pairs`; the
+cache key then includes the atoms; ``method="binned"`` is for Bravais lattices only and ``"auto"`` sums).
+For one atom per cell ``Γ`` is translation invariant, ``Γ_ab = G(n_a − n_b)``,
 even, ``G(−n) = G(n)``, and every ``G(n)`` is a symmetric ``dof × dof`` matrix. The summand is the
 matrix function ``D^{−1/2} sin(2πτ D^{1/2})`` of ``D(q)``: an entire function of ``D``, hence analytic
 and periodic in ``q`` even where branches cross or (acoustic lattices) ``ω → 0``. For the chain of
@@ -61,6 +65,7 @@ from ._sum import (
     KERNEL_METHODS as KERNEL_METHODS,
     kernel_by_differences as kernel_by_differences,
     site_differences as site_differences,
+    site_pairs as site_pairs,
 )
 from ._tables import (
     ResponseKernel as ResponseKernel,
@@ -87,6 +92,7 @@ __all__ = [
     "precompute_kernel",
     "response_kernel",
     "site_differences",
+    "site_pairs",
     "symmetry_folding",
     "zone_modes_grid",
 ]

@@ -18,7 +18,8 @@ __all__ = ["Lattice", "ZoneModes"]
 
 
 _GROUP_VELOCITY_CACHE: dict = {}
-_STABILITY_GRID = {1: 65, 2: 17, 3: 9}  # zone-grid points per axis of the construction-time stability check
+_STABILITY_GRID = {1: 257, 2: 65, 3: 17}  # zone-grid points per axis of the construction-time stability check
+_STABILITY_WORK = 3e7  # cap on points × channels³ of that check (large cells get a coarser grid)
 
 
 def _as_tuple_matrix(matrix) -> tuple[tuple[float, ...], ...]:
@@ -247,13 +248,19 @@ class Lattice(eqx.Module):
                     )
 
     def _check_stability(self, scale: float) -> None:
-        q = self.zone_grid(_STABILITY_GRID[self.dim])
+        """Refuse a lattice with an imaginary frequency on a dense zone grid (17³ points in 3D for cells of up to
+        12 channels, coarser for larger cells), naming the wavevector."""
+        points = _STABILITY_GRID[self.dim]
+        while points > 5 and points**self.dim * self.channels**3 > _STABILITY_WORK:
+            points -= 2  # odd counts keep Γ and the zone boundary on the grid
+        q = self.zone_grid(points)
         omega2 = np.asarray(self.modes(q).omega2)
         lowest = int(np.argmin(omega2[:, 0]))
         if omega2[lowest, 0] < -1e-9 * scale / float(np.min(np.asarray(self.masses))):
             raise ValueError(
                 f"the lattice is unstable: ω² = {omega2[lowest, 0]:.3g} < 0 at q = {np.round(q[lowest], 4).tolist()} (reduced "
-                "wavevector; an imaginary frequency). The force constants must make D(q) positive semi-definite."
+                f"wavevector; {np.round(q[lowest] / (2 * np.pi), 4).tolist()} in units of the reciprocal lattice vectors, as "
+                "phonopy writes it): an imaginary frequency. The force constants must make D(q) positive semi-definite."
             )
 
     # ------------------------------------------------------------------ geometry
@@ -433,6 +440,8 @@ class Lattice(eqx.Module):
         # A Cartesian step ε n̂ changes the reduced wavevector by ε (a_i · n̂).
         shifts = step * (unit @ np.asarray(self.primitive_vectors))  # (directions, dim)
         shifts = shifts[np.linalg.norm(shifts, axis=1) > 0]
+        if not self.real_spectrum:
+            return self._max_group_velocity_by_perturbation(q, shifts / step)
         points = np.concatenate([q[None], q[None] + shifts[:, None], q[None] - shifts[:, None]])  # (1 + 2n, P, dim)
         with jax.ensure_compile_time_eval():
             omega = np.asarray(self.modes(points).omega)
@@ -440,23 +449,42 @@ class Lattice(eqx.Module):
         best = max(float(np.max(np.abs(forward - centre))), float(np.max(np.abs(centre - backward)))) / step
         return 2 * np.pi * best
 
+    def _max_group_velocity_by_perturbation(self, q: np.ndarray, directions: np.ndarray) -> float:
+        """The same bound for a crystal with a basis from one eigendecomposition per point (first-order perturbation
+        theory, Hellmann–Feynman): ``∂ω_u/∂ε = Re(e_u† ∂D e_u)/(2ω_u)`` with ``∂D`` the central difference of ``D``
+        along each direction (reduced change per unit Cartesian step). Within a degenerate subspace the diagonal
+        elements lie between the true branch velocities, so the bound still converges from below; points with
+        ``ω ≤ 1e-6 ω_max`` (Γ) are skipped."""
+        step = 1e-6
+        with jax.ensure_compile_time_eval():
+            modes = self.modes(q)
+            eta, omega = np.asarray(modes.eta), np.asarray(modes.omega)
+            moving = omega > 1e-6 * float(np.max(omega))
+            best = 0.0
+            for shift in directions * step:
+                derivative = np.asarray(self.dynamical_matrix(q + shift) - self.dynamical_matrix(q - shift)) / (2 * step)
+                slope = np.einsum("pcb,pcd,pdb->pb", np.conj(eta), derivative, eta).real
+                speed = np.abs(slope) / (2 * np.where(moving, omega, 1.0))
+                best = max(best, float(np.max(np.where(moving, speed, 0.0))))
+        return 2 * np.pi * best
+
     def long_wavelength_coefficients(self) -> Float[Array, "dof dof 3 3"]:
-        """``A_ik,jl = −Σ_p (Φ_p)_ik (r_p)_j (r_p)_l`` (Cartesian pair vectors ``r_p``) of a Bravais lattice, so that
-        ``S(n̂)_ik = Σ_jl A_ik,jl n̂_j n̂_l``: the long-wavelength expansion ``D ≈ C + |k|² S(n̂)`` (paper 1, before
-        (1.22); ``Σ_v K_v (n̂·r_v)²`` for bonds ``K_v = −Φ_v``). Crystals with a basis have an internal-strain
-        correction: see :func:`jaxion.materials.lattice_elastic_constants`."""
-        if not self.real_spectrum:
-            raise ValueError(
-                "long_wavelength_coefficients is the Bravais-lattice (one atom per cell) expansion; a crystal with a basis "
-                "needs the internal-strain correction of jaxion.materials.lattice_elastic_constants."
-            )
-        r = self.pair_vectors()
-        return -jnp.einsum("pik,pj,pl->ikjl", self.pair_force_constants, r, r) / self.masses[0]
+        """``A_ik,jl`` with ``S(n̂)_ik = Σ_jl A_ik,jl n̂_j n̂_l`` the acoustic long-wavelength tensor per cell mass:
+        ``ω² ≈ |k|² eig S(n̂)`` for the 3 acoustic branches at a small Cartesian wavevector ``k = |k| n̂``, whose
+        modes move every atom alike, ``u_s = η/sqrt(M_cell)`` (paper 1 before (1.22); Born & Huang's method of long
+        waves). One atom per cell: ``A_ik,jl = −Σ_p (Φ_p)_ik (r_p)_j (r_p)_l/m`` (Cartesian pair vectors ``r_p``;
+        ``Σ_v K_v (n̂·r_v)²`` for bonds ``K_v = −Φ_v``; ``D ≈ C + |k|² S``). A crystal with a basis adds the
+        internal-strain correction ``−Λᵀ(Φ(q=0))⁺Λ`` of the optical coordinates (derived in
+        :func:`jaxion.lattice._long_waves.internal_strain_correction`); it needs the acoustic sum rule."""
+        from ._long_waves import long_wave_coefficients
+
+        return long_wave_coefficients(self)
 
     def long_wavelength_tensor(self, direction: Float[ArrayLike, "*n 3"]) -> Float[Array, "*n dof dof"]:
-        """``S(n̂) = Σ_v K_v (n̂·r_v)²/m`` with Cartesian pair vectors ``r_v``: ``D ≈ C + |k|² S(n̂)`` for a small
-        Cartesian wavevector ``k = |k| n̂`` (paper 1, before (1.22)); Bravais lattices (see
-        :meth:`long_wavelength_coefficients`)."""
+        """The acoustic long-wavelength tensor ``S(n̂) = Γ(n̂)/M_cell`` along Cartesian directions (normalised here):
+        ``ω² ≈ |k|² eig S(n̂)`` for a small Cartesian wavevector ``k = |k| n̂`` (paper 1, before (1.22); for one atom
+        per cell ``S = Σ_v K_v (n̂·r_v)²/m`` and ``D ≈ C + |k|² S``), internal strain included for a crystal with a
+        basis (:meth:`long_wavelength_coefficients`)."""
         direction = jnp.asarray(direction, dtype=float)
         direction = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
         return jnp.einsum("ikjl,...j,...l->...ik", self.long_wavelength_coefficients(), direction, direction)
@@ -534,11 +562,11 @@ class Lattice(eqx.Module):
 
     def _onsite(self) -> Float[Array, "atoms dof dof"]:
         """The on-site blocks ``Φ(0s; 0s) = C_s − Σ_{p at s} Φ_p − Σ_{p at t=s} Φ_pᵀ``."""
-        onsite = self.confinement
-        for p, (s, t) in enumerate(self.pair_atoms):
-            phi = self.pair_force_constants[p]
-            onsite = onsite.at[s].add(-phi).at[t].add(-phi.T)
-        return onsite
+        if not self.pair_atoms:
+            return self.confinement
+        s, t = (np.asarray(index, dtype=int) for index in zip(*self.pair_atoms))
+        phi = self.pair_force_constants
+        return self.confinement.at[s].add(-phi).at[t].add(-jnp.swapaxes(phi, -1, -2))
 
     def potential_energy(self, displacement: Float[Array, " channels *cells"]) -> Float[Array, ""]:
         """Harmonic energy ``ρᵀΞρ/2`` of supercell displacements."""

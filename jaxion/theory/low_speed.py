@@ -78,16 +78,22 @@ def _check_acoustic(lattice: Lattice, what: str):
 
 
 def recoil_matrix(lattice: Lattice, *, theta_points: int = 48, phi_points: int = 96) -> Float[Array, "3 3"]:
-    """Paper 1, (1.23): the local-time recoil matrix
+    """Paper 1, (1.23): the local-time recoil matrix of any acoustic 3D crystal (one atom per cell or a basis),
 
-        ``M = V_cell Σ_u ∫ dΩ η_u η_uᵀ / (4 (2π sqrt(k_u))³) = V_cell/(32π³) ∫ dΩ S(n̂)^{−3/2}``
+        ``M = (V_cell/M_cell) Σ_u ∫ dΩ η_u η_uᵀ / (4 (2π sqrt(k_u))³) = V_cell/(32π³ M_cell) ∫ dΩ S(n̂)^{−3/2}``
 
-    with ``k_u, η_u`` the eigenpairs of the Cartesian long-wavelength tensor ``S(n̂) = Σ_v K_v (n̂·r_v)²``
-    (``D ≈ |k|² S`` for a Cartesian wavevector ``k``; :meth:`Lattice.long_wavelength_tensor`). The cell
-    volume converts the zone average ``(1/N) Σ_j`` to ``V_cell ∫ d³k/(2π)³``; in the paper's reduced units
-    (``q`` per cell, ``S`` from integer offsets) the ``V_cell`` is absent and the two agree. Sphere
-    quadrature: Gauss–Legendre in ``cos θ`` × uniform ``φ`` (the integrand is analytic on the sphere, so
-    this converges spectrally). Returns the 3×3 Cartesian matrix (``P M Pᵀ`` for ``dof < 3``).
+    with ``k_u, η_u`` the eigenpairs of the Cartesian acoustic long-wavelength tensor ``S(n̂)`` per cell mass
+    (``ω² ≈ |k|² k_u`` for a Cartesian wavevector ``k``; internal strain included, :meth:`Lattice.long_wavelength_tensor`)
+    and ``M_cell = Σ_s m_s``. Derivation from the mode sum (1.13): at low speed only the acoustic modes near
+    ``q = 0`` count; such a mode moves every atom alike, ``w_u = P e_{s,u}/sqrt(m_s) = η_u/sqrt(M_cell)`` (``e_s =
+    sqrt(m_s/M_cell) η_u``), which gives the ``1/M_cell`` for whichever site the ion meets, and the radial ``|k|``
+    integral of the power at ``p = 2π|k| sqrt(k_u)/σ'`` gives ``k_u^{−3/2}``; the cell volume converts the zone average
+    ``(1/N) Σ_j`` to ``V_cell ∫ d³k/(2π)³``. For one atom of unit mass this is the paper's ``Σ_v K_v (n̂·r_v)²``
+    form (in its reduced units, ``q`` per cell and ``S`` from integer offsets, ``V_cell`` is absent and the two agree);
+    with the Christoffel tensor of :func:`jaxion.materials.lattice_elastic_constants` and ``ρ = M_cell/V_cell`` it is
+    ``(1/2π)`` × (1.28) (:func:`jaxion.materials.recoil_matrix_from_elastic`). Sphere quadrature: Gauss–Legendre in
+    ``cos θ`` × uniform ``φ`` (the integrand is analytic on the sphere, so this converges spectrally). Returns the 3×3
+    Cartesian matrix (``P M Pᵀ`` for ``dof < 3``).
 
     Raises ``ValueError`` for lattices that are not 3D, are confined (no acoustic branch: the low-speed
     loss is then exponentially small, not linear in the speed), or whose ``S(n̂)`` is singular in some
@@ -106,7 +112,7 @@ def recoil_matrix(lattice: Lattice, *, theta_points: int = 48, phi_points: int =
     dirs, weights = _sphere_rule(theta_points, phi_points)
     k, eta = jnp.linalg.eigh(lattice.long_wavelength_tensor(jnp.asarray(dirs)))
     integrand = jnp.einsum("niu,nu,nju->nij", eta, k ** (-1.5), eta)
-    m = lattice.cell_volume / (32 * np.pi**3) * jnp.einsum("n,nij->ij", jnp.asarray(weights), integrand)
+    m = lattice.cell_volume / (32 * np.pi**3 * lattice.cell_mass) * jnp.einsum("n,nij->ij", jnp.asarray(weights), integrand)
     pol = jnp.asarray(lattice.polarisation_matrix, float)
     return pol @ m @ pol.T
 
@@ -127,8 +133,10 @@ def low_speed_loss(
 
     with ``H`` the Hessian (``jax.hessian``) of the static landscape ``Φ(0, σ)`` of *all* the system's
     sites (the phases between sites are dropped, as the paper does for (1.23)) and ``M`` the
-    :func:`recoil_matrix` (or ``recoil``). The path passes through ``centroid + impact`` along
-    ``direction``; ``z`` runs ``margin_ranges × potential.range`` beyond the outermost sites, with a
+    :func:`recoil_matrix` (or ``recoil``). On a crystal with a basis the same ``M`` serves every site, whatever its
+    atom's mass or species (with one pair potential per species): the slow acoustic modes move all atoms of a cell
+    alike, ``u_s = η/sqrt(M_cell)``. The path passes through ``centroid + impact`` along
+    ``direction``; ``z`` runs ``margin_ranges ×`` the largest potential range beyond the outermost sites, with a
     composite Gauss–Legendre rule of ``points_per_range`` nodes per potential range. Linear in ``speed``
     (scalar or array)."""
     check_system(system)
@@ -136,7 +144,7 @@ def low_speed_loss(
     check_positive("speed", speed)
     unit, origin, _, z_sites = path_geometry(system, impact, direction)
     m = recoil_matrix(system.lattice) if recoil is None else jnp.asarray(recoil, float)
-    rng = system.potential.range
+    rng = system.interaction_range
     check_positive("potential.range", rng)
     if not is_concrete((z_sites, rng)):
         raise ValueError("low_speed_loss needs concrete site positions and potential range.")

@@ -6,6 +6,8 @@ dynamical matrix ``D(q)``, reduced wavevector ``q`` ∈ ``[−π, π]^dim``) and
 
 - :func:`mode_sum_loss` — (1.13): constant-speed, straight-path loss (the framework at rest, ``ρ → 0``
   inside ``Φ``), summed over all branches; for several sites the phases ``e^{iq·n_a}`` of (1.11) are kept.
+  Computed from ``D(q)`` as a matrix function (it needs the spectral projectors, not the eigenvectors), so its
+  gradient with respect to force constants and masses is finite at degenerate branches (Daleckii–Krein JVP).
 - :func:`trajectory_mode_loss` — (1.11), second line: the energy a recorded force history left in the
   framework's modes.
 - The low-speed theory — the recoil matrix and the low-speed loss (1.23), the static Green's function
@@ -28,7 +30,9 @@ eigen-decomposition is done once and the speeds are mapped over sequentially), o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -207,7 +211,9 @@ def _transform_and_gradient(potential: AbstractPairPotential, wavenumbers, impac
             grad = grad + t[..., None] * (-b / lam**2)[shape + (slice(None),)]
         else:
             p_abs = jnp.abs(p)
-            p_max = jnp.maximum(jnp.max(p_abs), 1e-300)
+            # the table's grid is a numerical device: its spacing is not differentiated (derivatives in p are the
+            # interpolant's, consistent with its values)
+            p_max = jax.lax.stop_gradient(jnp.maximum(jnp.max(p_abs), 1e-300))
             step = p_max / (table_points - 4)
             grid = step * (jnp.arange(table_points) - 1.0)  # one point below 0 for the stencil (even in p)
 
@@ -311,9 +317,16 @@ def mode_sum_loss(
         table_points: grid size for the tabulated transform of non-Gaussian potentials.
 
     Returns:
-        ``Δ`` with the shape of ``speed``. Differentiable (``jax.grad``) with respect to the speed and the
-        potential's parameters, and ``vmap``-able over the speed. (Not with respect to the lattice's force
-        constants: ``eigh`` has no derivative at degenerate branches, e.g. the chain's two transverse ones.)
+        ``Δ`` with the shape of ``speed``. Differentiable (``jax.grad``, ``jax.jvp``) with respect to the speed,
+        the potentials' parameters, the site geometry (e.g. a strained ``primitive_vectors``) and — when
+        ``modes`` is not given — the lattice's force constants and masses, also where branches are degenerate
+        (``q = 0``, zone boundary, high-symmetry lines of cubic crystals): the sum ``Σ_u |g(ω_u)·e_u|²`` is a
+        matrix function of ``D(q)`` (it depends on the eigenvectors only through the spectral projectors) and its
+        derivative is the Daleckii–Krein formula with divided differences ``(f(λ_u) − f(λ_v))/(λ_u − λ_v)``, taken
+        as the mean of ``f'`` at the two ends when ``|λ_u − λ_v| ≤ 1e-7 max|λ|`` (no eigenvector derivative is
+        ever formed; :func:`_spectral_mode_sum`). Through precomputed ``modes`` a gradient reaches the lattice
+        only via ``eigh``, which is singular at degenerate branches: pass ``quadrature`` instead to differentiate
+        with respect to the lattice. Memory: ``(nodes, branches, branches)`` complex arrays in the derivative.
 
     Accuracy of the default zone rule: ~1e-9 relative on the chain (vs (1.14)); ≤ 3e-5 relative on the
     paper's cubic lattice for σ' = 0.25–80, λ = 1/2–4 (vs a 1.06·10⁷-node rule);
@@ -321,54 +334,166 @@ def mode_sum_loss(
     """
     check_system(system)
     unit, _, b, z = path_geometry(system, impact, direction)
-    if modes is None:
-        modes = zone_modes(system.lattice, quadrature)
     speed = jnp.asarray(speed, float)
     check_positive("speed", speed)
-    out = _mode_sum_core(system.potentials, speed.reshape(-1), modes, b, z, unit, site_fractional_positions(system),
-                         tuple(system.site_atoms.tolist()), system.site_groups, int(table_points))
+    lattice = system.lattice
+    layout = _ModeSumLayout(tuple(system.site_atoms.tolist()), tuple(system.site_groups), lattice.atoms,
+                            lattice.polarisation, int(table_points))
+    args = {"potentials": system.potentials, "b": b, "z": z, "unit": unit}
+    if modes is None:
+        nodes, weights = _resolve_nodes(lattice.dim, quadrature)
+        nodes, weights = jnp.asarray(nodes, float), jnp.asarray(weights, float)
+        args.update(phases=_site_phases(nodes, site_fractional_positions(system)), weights=weights)
+        out = _mode_sum_core(layout, lattice, None, nodes, args, speed.reshape(-1))
+    else:
+        args.update(phases=_site_phases(modes.nodes, site_fractional_positions(system)))
+        out = _mode_sum_core(layout, None, modes, None, args, speed.reshape(-1))
     return out.reshape(speed.shape)
 
 
-@eqx.filter_jit
-def _mode_sum_core(potentials, speeds, modes: ZoneModes, b, z, unit, fractional, atoms, groups, table_points: int):
-    """(1.13) for a flat array of speeds (mapped sequentially)."""
-    weights = modes.weights
-    assert weights is not None  # zone_modes carry their quadrature weights
-    phases = _site_phases(modes.nodes, fractional)  # (n, sites)
-    omega = modes.omega  # (n, u)
-    w = modes.polarisations[:, np.asarray(atoms)]  # (n, sites, 3, u): the sites' Cartesian mode displacements
-    w_d = jnp.einsum("j,nsju->snu", unit, w)  # d̂·w
-    single = b.shape[0] == 1 and not jnp.iscomplexobj(w)
+class _ModeSumLayout(NamedTuple):
+    """Static description of the sites of a mode sum: each site's atom and potential group, the lattice's atoms,
+    components and polarisation map, and the table size of tabulated transforms."""
+
+    atoms: tuple[int, ...]
+    groups: tuple[int, ...]
+    n_atoms: int
+    polarisation: tuple[tuple[float, ...], ...]
+    table_points: int
+
+
+def _site_transforms(potentials, p, b, groups, table_points: int):
+    """``Φ̃`` and ``∇⊥Φ̃`` of every site with its own species' potential: ``(s, *p)``, ``(s, *p, 3)``."""
+    if len(potentials) == 1:
+        return _transform_and_gradient(potentials[0], p, b, table_points)
     groups = np.asarray(groups)
+    value = jnp.zeros((b.shape[0],) + p.shape)
+    grad = jnp.zeros((b.shape[0],) + p.shape + (3,))
+    for g, potential in enumerate(potentials):
+        index = np.flatnonzero(groups == g)
+        v, d = _transform_and_gradient(potential, p, b[index], table_points)
+        value, grad = value.at[index].set(v), grad.at[index].set(d)
+    return value, grad
 
-    def transforms(p):
-        """``Φ̃`` and ``∇⊥Φ̃`` of every site with its own species' potential: ``(s, n, u)``, ``(s, n, u, 3)``."""
-        if len(potentials) == 1:
-            return _transform_and_gradient(potentials[0], p, b, table_points)
-        value = jnp.zeros((b.shape[0],) + p.shape)
-        grad = jnp.zeros((b.shape[0],) + p.shape + (3,))
-        for g, potential in enumerate(potentials):
-            index = np.flatnonzero(groups == g)
-            v, d = _transform_and_gradient(potential, p, b[index], table_points)
-            value, grad = value.at[index].set(v), grad.at[index].set(d)
-        return value, grad
 
-    def one(speed):
-        p = TWO_PI * omega / speed  # (n, u)
-        value, grad = transforms(p)  # (s,n,u), (s,n,u,3)
-        transverse = jnp.einsum("snuj,nsju->snu", grad, w)  # ∇⊥Φ̃·w
-        longitudinal = p[None] * value * w_d  # p Φ̃ d̂·w
-        if single:
-            # one site of a Bravais lattice: the phase is a common factor and ∇⊥Φ̃·w, pΦ̃ d̂·w are real.
-            power = transverse[0] ** 2 + longitudinal[0] ** 2
-        else:
-            phase = phases.T[:, :, None] * jnp.exp(1j * p[None] * z[:, None, None])  # (s, n, u)
-            amplitude = jnp.sum(phase * (transverse + 1j * longitudinal), axis=0)
-            power = jnp.real(amplitude) ** 2 + jnp.imag(amplitude) ** 2
-        return 2 * np.pi**2 / speed**2 * jnp.sum(weights[:, None] * power)
+def _channel_coefficients(layout: _ModeSumLayout, omega, args, speed):
+    """The row vectors ``g(ω)`` of (1.13) such that a mode ``e`` (channels ``s·dof + j``) of frequency ``ω`` has the
+    amplitude ``g(ω)·e``:
 
-    return jax.lax.map(one, speeds)
+        ``g_{s j}(ω) = Σ_{a: s_a = s} e^{iq·x_a} e^{i p z_a} [∇⊥Φ̃_a(p) + i p Φ̃_a(p) d̂]·P_{:j} / sqrt(m_s)``,
+        ``p = 2πω/σ'``,
+
+    at frequencies ``omega`` ``(n, k)`` (any branch's) of nodes ``n``: returns ``(n, k, channels)``."""
+    p = TWO_PI * omega / speed
+    value, grad = _site_transforms(args["potentials"], p, args["b"], layout.groups, layout.table_points)  # (s,n,k), (s,n,k,3)
+    pol = jnp.asarray(layout.polarisation, float)  # (3, dof)
+    transverse = jnp.einsum("snki,id->snkd", grad, pol)
+    longitudinal = (p[None] * value)[..., None] * (args["unit"] @ pol)
+    phase = args["phases"].T[:, :, None] * jnp.exp(1j * p[None] * args["z"][:, None, None])  # (s, n, k)
+    scale = args["inverse_sqrt_masses"][np.asarray(layout.atoms)]  # (s,)
+    h = (phase * scale[:, None, None])[..., None] * (transverse + 1j * longitudinal)  # (s, n, k, dof)
+    onehot = jnp.asarray(np.eye(layout.n_atoms)[np.asarray(layout.atoms)])  # (s, atoms): sites onto their atoms
+    g = jnp.einsum("snkd,sa->nkad", h, onehot)
+    return g.reshape(g.shape[:2] + (-1,))
+
+
+def _mode_power(layout: _ModeSumLayout, omega2, eta, args, speed):
+    """(1.13) at one speed from the modes: ``2π²/σ'² ⟨Σ_u |g(ω_u)·e_u|²⟩``."""
+    omega = jnp.sqrt(jnp.clip(omega2, 0.0))
+    g = _channel_coefficients(layout, omega, args, speed)  # (n, u, c)
+    amplitude = jnp.einsum("nuc,ncu->nu", g, eta)
+    power = jnp.real(amplitude) ** 2 + jnp.imag(amplitude) ** 2
+    return 2 * np.pi**2 / speed**2 * jnp.sum(args["weights"][:, None] * power)
+
+
+def _mode_sum_from_modes(layout: _ModeSumLayout, omega2, eta, args, speeds):
+    return jax.lax.map(lambda v: _mode_power(layout, omega2, eta, args, v), speeds)
+
+
+# Two eigenvalues closer than this (relative to the largest |ω²|) are degenerate in the Daleckii–Krein rule; below
+# this (relative) an eigenvalue is a zero mode (an acoustic branch at q = 0), whose ω² is pinned by the acoustic sum
+# rule (its derivative coefficient is set to 0; e_u† dD e_v vanishes there for every ASR-preserving change of D).
+_DEGENERATE = 1e-7
+_CHUNK_ELEMENTS = 4_000_000  # site × node × branch × component coefficients per chunk of the mode sum
+_ZERO_MODE = 1e-12
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _spectral_mode_sum(layout: _ModeSumLayout, matrix, args, speeds):
+    """(1.13) from the dynamical matrices ``D(q)`` ``(n, c, c)`` as a (generalised) matrix function of ``D``:
+    ``L(D) = Σ_u e_u† M(λ_u) e_u`` with ``M(λ) = ḡ(λ) g(λ)ᵀ`` (:func:`_channel_coefficients`). It depends on the
+    eigenvectors only through the spectral projectors, so it is differentiable where ``eigh`` is not (degenerate
+    branches); the JVP is the Daleckii–Krein formula below."""
+    omega2, eta = jnp.linalg.eigh(matrix)
+    return _mode_sum_from_modes(layout, omega2, eta, args, speeds)
+
+
+@_spectral_mode_sum.defjvp
+def _spectral_mode_sum_jvp(layout: _ModeSumLayout, primals, tangents):
+    """Daleckii–Krein: ``dL = Σ_{u,v} (e_u† dD e_v) [M(λ_u) − M(λ_v)]_{vu}/(λ_u − λ_v)`` with the divided difference
+    replaced by the mean of the derivatives ``½[M'(λ_u) + M'(λ_v)]_{vu}`` (error O(gap²)) when ``λ_u ≈ λ_v``, plus the
+    explicit dependence on ``args`` and the speeds at fixed modes. No eigenvector derivative is formed."""
+    matrix, args, speeds = primals
+    d_matrix, d_args, d_speeds = tangents
+    omega2, eta = jnp.linalg.eigh(matrix)
+    projected = jnp.einsum("ncu,ncd,ndv->nuv", jnp.conj(eta), d_matrix, eta)  # e_u† dD e_v
+    scale = jnp.maximum(jnp.max(jnp.abs(omega2)), 1e-300)
+    omega = jnp.sqrt(jnp.clip(omega2, 0.0))
+    zero_mode = omega2 <= _ZERO_MODE * scale
+    half_inverse_omega = jnp.where(zero_mode, 0.0, 0.5 / jnp.where(zero_mode, 1.0, omega))  # dω/dλ
+    gap = omega2[:, :, None] - omega2[:, None, :]  # λ_u − λ_v
+    degenerate = jnp.abs(gap) <= _DEGENERATE * scale
+    safe_gap = jnp.where(degenerate, 1.0, gap)
+
+    def one(pair):
+        speed, d_speed = pair
+        value, d_value = jax.jvp(lambda a, v: _mode_power(layout, omega2, eta, a, v), (args, speed), (d_args, d_speed))
+        g, dg_domega = jax.jvp(lambda w: _channel_coefficients(layout, w, args, speed), (omega,), (jnp.ones_like(omega),))
+        dg = dg_domega * half_inverse_omega[..., None]  # dg/dλ
+        a = jnp.einsum("nkc,ncw->nwk", g, eta)  # a[n, w, k] = g(λ_k)·e_w
+        da = jnp.einsum("nkc,ncw->nwk", dg, eta)
+        diag, d_diag = jnp.diagonal(a, axis1=1, axis2=2), jnp.diagonal(da, axis1=1, axis2=2)  # (n, u)
+        a_t, da_t = jnp.swapaxes(a, 1, 2), jnp.swapaxes(da, 1, 2)  # a_t[n, u, v] = a[n, v, u]
+        divided = (jnp.conj(a_t) * diag[:, :, None] - jnp.conj(diag)[:, None, :] * a) / safe_gap
+        derivative = 0.5 * (jnp.conj(da_t) * diag[:, :, None] + jnp.conj(a_t) * d_diag[:, :, None]
+                            + jnp.conj(d_diag)[:, None, :] * a + jnp.conj(diag)[:, None, :] * da)
+        kernel = jnp.where(degenerate, derivative, divided)
+        d_spectral = jnp.sum(args["weights"][:, None, None] * jnp.real(projected * kernel))
+        return value, d_value + 2 * np.pi**2 / speed**2 * d_spectral
+
+    values, d_values = jax.lax.map(one, (speeds, d_speeds))
+    return values, d_values
+
+
+@eqx.filter_jit
+def _mode_sum_core(layout: _ModeSumLayout, lattice: Lattice | None, modes: ZoneModes | None, nodes, args, speeds):
+    """(1.13) for a flat array of speeds (mapped sequentially): from the lattice's ``D(q)`` on ``nodes`` (smooth
+    gradients, :func:`_spectral_mode_sum`) or from precomputed ``modes``."""
+    if modes is None:
+        assert lattice is not None
+        args = dict(args, inverse_sqrt_masses=1.0 / jnp.sqrt(lattice.masses))
+        # nodes in sequential chunks (zero-weight padding at q = 0), so that the (sites, nodes, branches, components)
+        # coefficients stay within _CHUNK_ELEMENTS whatever the quadrature and the number of sites
+        count = nodes.shape[0]
+        size = max(64, min(count, _CHUNK_ELEMENTS // (len(layout.atoms) * lattice.channels * 3)))
+        chunks = -(-count // size)
+        pad = chunks * size - count
+
+        def split(x):
+            return jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape((chunks, size) + x.shape[1:])
+
+        def chunk_sum(total, piece):
+            chunk_nodes, phases, weights = piece
+            matrix = lattice.dynamical_matrix(chunk_nodes)
+            if not jnp.iscomplexobj(matrix) and jnp.iscomplexobj(phases):
+                matrix = matrix.astype(complex)
+            return total + _spectral_mode_sum(layout, matrix, dict(args, phases=phases, weights=weights), speeds), None
+
+        total, _ = jax.lax.scan(chunk_sum, jnp.zeros(speeds.shape), (split(nodes), split(args["phases"]), split(args["weights"])))
+        return total
+    assert modes.weights is not None  # zone_modes carry their quadrature weights
+    args = dict(args, inverse_sqrt_masses=modes.inverse_sqrt_masses, weights=modes.weights)
+    return _mode_sum_from_modes(layout, modes.omega2, modes.eta, args, speeds)
 
 
 # ----------------------------------------------------------------------------- (1.11)
@@ -419,6 +544,13 @@ def trajectory_mode_loss(
             a periodic supercell's modes exactly).
         oversampling: frequency-grid points per ``1/duration``.
         chunk_size: nodes (and frequencies) per sequential chunk, to bound memory.
+
+    Gradients: the forces must be concrete (they come from a recorded trajectory), so nothing is differentiated
+    with respect to them. With respect to the lattice a gradient passes through ``eigh`` of the modes and is
+    undefined (NaN/inf) wherever branches are degenerate — ``q = 0``, zone-boundary points, high-symmetry lines
+    of cubic crystals, the chain's transverse pair. The Daleckii–Krein construction of :func:`mode_sum_loss`
+    would apply here too (the sum is again ``Σ_u |g(ω_u)·e_u|²``), but it is not implemented: differentiate the
+    constant-speed :func:`mode_sum_loss` instead.
     """
     check_system(system)
     lattice = system.lattice

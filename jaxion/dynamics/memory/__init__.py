@@ -83,6 +83,12 @@ energies, coverage checks), one runner per method — :mod:`._direct`, :mod:`._f
 ensembles and batches), :mod:`._result` (:class:`MemoryResult` and the one assembly: energies, loss, drift,
 status), :mod:`._engine` (:func:`simulate_memory`, :func:`simulate_memory_batch`).
 
+Crystals with a basis: the tracked sites are ``(cell, atom)`` rows (``System.sites``), the table is the kernel
+between them (complex modes, :mod:`jaxion.kernels`; the masses enter through ``u = e/sqrt(m)``), the forces use one
+pair potential per species (``System.potentials``, ``site_groups``). The direct and fft methods (and ``supercell``)
+handle them; ``"blocked"`` (real standing waves) and ``all_sites_interact`` are Bravais-only (``"auto"`` never
+picks blocked there).
+
 Failures: an ion that leaves the tracked sites (``all_sites_interact``) or outruns the block window sets the
 result's ``status`` (4 or 5, a non-finite state 3); ``throw=True`` (the default) raises
 :class:`~jaxion.dynamics._common.SimulationError`. A batch never raises for a member: it warns.

@@ -12,7 +12,9 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ...kernels._tables import site_fractional
 from ...system import System
 from ..thermal import motion_from_amplitudes
 from ._physics import Leaks, Physics, no_leaks, update_leaks
@@ -76,10 +78,11 @@ def thermal_motion_arg(plan: MemoryPlan, system: System):
     modes = plan.modes
     assert modes is not None  # a plan with a bath holds the bath's modes
     times = plan.dt * jnp.arange(plan.num_steps + 1)
-    cells = system.site_cells
+    positions = site_fractional(system.lattice, np.asarray(system.sites, dtype=int))
+    atoms = None if system.lattice.atoms == 1 else jnp.asarray(system.site_atoms)
 
     def hom(z):
-        motion, _ = motion_from_amplitudes(modes, z, cells, times, with_velocity=False)
+        motion, _ = motion_from_amplitudes(modes, z, positions, times, with_velocity=False, atoms=atoms)
         return motion
 
     return plan.thermal_amplitudes, hom

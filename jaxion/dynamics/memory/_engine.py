@@ -210,7 +210,7 @@ def _check_step(system: System, dt: float, velocities: np.ndarray) -> float:
             f"{1.0 / (omega_max * dt):.3g} steps per period; the convolution (2.12) needs ω_max·dt <= {MAX_OMEGA_DT} "
             f"(paper 2 uses dt = 1/(60 ω_max) = {1.0 / (60 * omega_max):.3g})."
         )
-    interaction_range = float(system.potential.range)
+    interaction_range = min(float(p.range) for p in system.potentials)  # the narrowest potential must be resolved
     fastest = float(np.max(np.linalg.norm(velocities, axis=-1)))
     if fastest * dt > MAX_STEP_OVER_RANGE * interaction_range:
         raise ValueError(
@@ -235,7 +235,7 @@ def _simulate(system, ion_position, ion_velocity, duration, *, dt, constraint=No
     fastest = _check_step(system, dt, velocity)
     sizes = None if supercell is None else check_supercell(system.lattice, supercell)
     schedule = save_schedule(save_times, duration, dt)
-    cover = coverage(system.potential, tolerance)
+    cover = coverage(system.potentials, tolerance)
     shared = slice(0, 1) if members else slice(None)  # a batch member is one ion; its line and bias are shared
     physics = build_physics(system, None if line is None else line[shared], bias[shared], cover.radius, all_sites_interact)
     check_start_covered(physics, position, cover, tolerance)

@@ -32,9 +32,13 @@ __all__ = ["Physics", "Leaks", "no_leaks", "update_leaks", "Coverage", "coverage
 
 
 class Physics(eqx.Module):
-    """Forces, energies and the coverage checks, for the ions and a set of sites."""
+    """Forces, energies and the coverage checks, for the ions and a set of sites.
 
-    potential: AbstractPairPotential
+    ``potentials`` holds one pair potential per group of sites (``System.potentials``: one per species of a
+    crystal with a basis), ``groups`` the group of each tracked site (``System.site_groups``); with one
+    potential every site uses it (and the energy takes any set of sites, e.g. the blocked method's window)."""
+
+    potentials: tuple[AbstractPairPotential, ...]
     polarisation: Array  # (3, dof)
     mass_ratio: Array
     line: Array  # (ions, 3) unit vectors (ignored unless constrained)
@@ -48,11 +52,21 @@ class Physics(eqx.Module):
     mask_shape: tuple = eqx.field(static=True)
     constrained: bool = eqx.field(static=True)
     check_untracked: bool = eqx.field(static=True)
+    groups: tuple[int, ...] = eqx.field(static=True, default=())
+
+    @property
+    def potential(self) -> AbstractPairPotential:
+        """The pair potential of every site (systems with one potential; the window and untracked-site checks)."""
+        return self.potentials[0]
 
     def energy(self, sigma, rho, positions):
-        """``Φ = Σ_i Σ_a φ(R_a + Pρ_a − σ_i)`` (paper 1, Sec. III)."""
+        """``Φ = Σ_i Σ_a φ_{κ(a)}(R_a + Pρ_a − σ_i)`` (paper 1, Sec. III; one potential per species)."""
         moved = positions + rho @ self.polarisation.T  # (W, 3)
-        return jnp.sum(self.potential.energy(moved[None, :, :] - sigma[:, None, :]))
+        separations = moved[None, :, :] - sigma[:, None, :]
+        if len(self.potentials) == 1:
+            return jnp.sum(self.potential.energy(separations))
+        groups = np.asarray(self.groups)
+        return sum(jnp.sum(p.energy(separations[:, np.flatnonzero(groups == g)])) for g, p in enumerate(self.potentials))
 
     def forces(self, sigma, rho, positions):
         """``Φ``, ion accelerations ``(4π²/μ)(−∇_σΦ + F_bias)`` (projected if constrained), ``∇_ρΦ``."""
@@ -153,9 +167,12 @@ def _coverage_radius(potential, tolerance: float) -> float:
 
 
 def coverage(potential, tolerance: float) -> Coverage:
-    """The coverage radius and the leak threshold of ``potential`` at ``coverage_tolerance``."""
-    scale = _energy_scale(potential, 3.0 * float(potential.range))
-    return Coverage(_coverage_radius(potential, tolerance), scale, tolerance * scale)
+    """The coverage radius and the leak threshold of ``potential`` (or a tuple of them, one per species: the
+    widest radius and the largest scale) at ``coverage_tolerance``."""
+    potentials = tuple(potential) if isinstance(potential, (tuple, list)) else (potential,)
+    scale = max(_energy_scale(p, 3.0 * float(p.range)) for p in potentials)
+    radius = max(_coverage_radius(p, tolerance) for p in potentials)
+    return Coverage(radius, scale, tolerance * scale)
 
 
 def _coverage_setup(system: System, radius: float):
@@ -178,10 +195,16 @@ def _coverage_setup(system: System, radius: float):
 def build_physics(system: System, line, bias, radius: float, all_sites_interact: bool) -> Physics:
     """The forces of one run: ``line`` (``(ions, 3)`` unit vectors, or ``None`` for free ions) and ``bias``
     (``(ions, 3)``, validated), the coverage check of ``all_sites_interact`` out to ``radius``."""
+    if all_sites_interact and system.lattice.atoms > 1:
+        raise ValueError(
+            "all_sites_interact (every lattice site interacts: paper 2's chain) is for Bravais lattices; on a crystal "
+            "with a basis list the interacting sites (cell ..., atom) in system.sites."
+        )
     pinv, vectors, offsets, mask, mask_lo, mask_shape = _coverage_setup(system, radius)
     constrained = line is not None
     return Physics(
-        potential=system.potential,
+        potentials=tuple(system.potentials),
+        groups=tuple(system.site_groups),
         polarisation=jnp.asarray(system.lattice.polarisation_matrix),
         mass_ratio=jnp.asarray(system.mass_ratio, float),
         line=jnp.asarray(line if constrained else jnp.tile(jnp.array([0.0, 0.0, 1.0]), (bias.shape[0], 1))),

@@ -28,6 +28,7 @@ from jaxtyping import Array
 
 from ..._constants import TWO_PI
 from ...kernels import ResponseKernel, default_points_per_axis, kernel_valid_time, precompute_kernel, zone_modes_grid
+from ...kernels._tables import site_fractional
 from ...lattice import ZoneModes
 from ...system import System
 from .._common import check_save_times, warn_echo
@@ -154,6 +155,7 @@ def build_plan(system: System, *, dt: float, schedule: Schedule, method: str, ke
     ``fastest``: the largest initial ion speed)."""
     lattice = system.lattice
     num_steps = schedule.num_steps
+    method_requested = method
     boundary, points_per_axis, allow_recurrence = _check_options(
         method, kernel, memory_length, points_per_axis, supercell, thermal, allow_recurrence
     )
@@ -161,6 +163,13 @@ def build_plan(system: System, *, dt: float, schedule: Schedule, method: str, ke
         points_per_axis = _check_kernel(kernel, system, dt, points_per_axis)
     channels = len(system.site_cells) * lattice.dof
     method = _choose_method(method, num_steps, channels, lattice.dim, kernel, memory_length, supercell is not None)
+    if method == "blocked" and lattice.atoms > 1:
+        if method_requested == "blocked":
+            raise ValueError(
+                "method='blocked' carries real standing-wave modes of a Bravais lattice; on a crystal with a basis "
+                "(complex modes) use method='direct' or 'fft' (or 'auto')."
+            )
+        method = "fft"
     common = dict(
         method=method, dt=dt, num_steps=num_steps, stride=schedule.stride, save_times=schedule.times, save_rows=schedule.rows,
         boundary=boundary, num_sites=len(system.site_cells), dof=lattice.dof, radius=cover.radius, threshold=cover.threshold,
@@ -204,7 +213,7 @@ def _check_kernel(kernel, system: System, dt: float, points_per_axis) -> int:
         raise ValueError(f"kernel must be a ResponseKernel (jaxion.kernels.precompute_kernel); got {type(kernel).__name__}.")
     if kernel.lattice_key != system.lattice.fingerprint():
         raise ValueError("kernel was computed for a different lattice than system.lattice.")
-    if tuple(map(tuple, system.site_cells.tolist())) != tuple(kernel.cells):
+    if tuple(system.sites) != tuple(tuple(c) for c in kernel.cells):
         raise ValueError(f"kernel was computed for the sites {kernel.cells}, not system.sites {system.sites}.")
     if abs(kernel.dt - dt) > 1e-12 * dt:
         raise ValueError(f"dt = {dt!r} differs from the kernel's time step {kernel.dt!r}; precompute the kernel with this dt.")
@@ -267,7 +276,8 @@ def _flat_amplitudes(thermal: ThermalBath, modes: ZoneModes):
 def _table_parts(system: System, method, schedule: Schedule, dt, kernel, memory_length, points_per_axis, block_steps, boundary,
                  allow_recurrence, cache, cache_dir, thermal, progress) -> dict:
     """The table ``−2πδ Γ(lδ)`` (given, or computed and cached), its grid and lags; the bath's modes."""
-    lattice, cells = system.lattice, system.site_cells
+    lattice, cells = system.lattice, np.asarray(system.sites, dtype=int)
+    fractional = site_fractional(lattice, cells)
     channels = len(cells) * lattice.dof
     num_steps = schedule.num_steps
     lags = num_steps if memory_length is None else max(1, int(round(float(memory_length) / dt)))
@@ -282,13 +292,13 @@ def _table_parts(system: System, method, schedule: Schedule, dt, kernel, memory_
             raise ValueError(f"memory_length = {memory_length} is longer than the precomputed kernel (τ ≤ {kernel.duration:g}).")
         values, k_grid = kernel.values, kernel.points_per_axis
     else:
-        k_grid = points_per_axis or default_points_per_axis(lattice, lags * dt, cells)
+        k_grid = points_per_axis or default_points_per_axis(lattice, lags * dt, fractional)
         if lattice.dim == 1:  # 2D/3D tables of long runs are binned (kernels._binned): no mode array is held
             _check_grid_size(int(k_grid), lattice.dim, lattice.dof, lags * dt)
         values = precompute_kernel(lattice, cells, dt, lags * dt, points_per_axis=k_grid, cache=cache, cache_dir=cache_dir,
                                    boundary=boundary, progress=progress).values
     table = -TWO_PI * dt * np.asarray(values)[1 : lags + 1].reshape(lags, channels, channels)
-    valid = kernel_valid_time(lattice, k_grid, cells)
+    valid = kernel_valid_time(lattice, k_grid, fractional)
     if boundary == "periodic":
         warn_echo(lattice, (int(k_grid),) * lattice.dim, lags * dt, what="the run on the periodic supercell's kernel",
                   remedy="Use a larger supercell, or the infinite lattice (supercell=None), if that matters.", stacklevel=6)
