@@ -11,12 +11,12 @@ references, and the full engine and the mode sum on them.
   (1.13) and from the full engine (before any echo).
 """
 
-import itertools
 import warnings
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from crystal_models import fcc_neighbours
 
 import jaxion as jx
 
@@ -33,15 +33,6 @@ def diatomic_chain(m1=1.0, m2=3.0, k=K):
     return jx.crystal(np.array([[0.0], [0.0], [A]]), [[0.0], [0.5]], [m1, m2], forces, name="diatomic")
 
 
-def fcc_neighbours():
-    """The 12 nearest-neighbour vectors of fcc in units of the cubic constant: (±½, ±½, 0) and permutations."""
-    out = []
-    for axes in ((0, 1), (0, 2), (1, 2)):
-        for signs in itertools.product((0.5, -0.5), repeat=2):
-            v = np.zeros(3)
-            v[list(axes)] = signs
-            out.append(v)
-    return np.asarray(out)
 
 
 def fcc_primitive(mass=1.0):

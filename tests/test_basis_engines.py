@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from crystal_models import fcc_neighbours
 
 import jaxion as jx
 from jaxion.dynamics.memory import simulate_memory
@@ -53,14 +54,6 @@ def cscl(masses=MASSES, k1=10.0, k2=4.0):
     return jx.crystal(A * np.eye(3), basis, masses, forces, species=("Cs", "Cl"), name="cscl")
 
 
-def fcc_neighbours():
-    out = []
-    for axes in ((0, 1), (0, 2), (1, 2)):
-        for signs in itertools.product((0.5, -0.5), repeat=2):
-            v = np.zeros(3)
-            v[list(axes)] = signs
-            out.append(v)
-    return np.asarray(out)
 
 
 def fcc_primitive(k=10.0):

@@ -10,13 +10,13 @@ descent toward lower drag.
   against central differences; the hop energy over a long segment equals the low-speed loss (1.23) along the line.
 """
 
-import itertools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from crystal_models import fcc_neighbours
 
 import jaxion as jx
 from jaxion import screening
@@ -26,14 +26,6 @@ A = 2.0  # cubic lattice constant
 GRID = jx.supercell_quadrature((4, 4, 4))  # q = 2πn/4: Γ, zone-boundary faces, edges and corners included
 
 
-def _fcc_neighbours():
-    out = []
-    for axes in ((0, 1), (0, 2), (1, 2)):
-        for signs in itertools.product((0.5, -0.5), repeat=2):
-            v = np.zeros(3)
-            v[list(axes)] = signs
-            out.append(v)
-    return np.asarray(out)
 
 
 def cu3au(k_mixed=10.0, k_same=7.0, masses=(3.1, 1.0, 1.0, 1.0)):
@@ -42,7 +34,7 @@ def cu3au(k_mixed=10.0, k_same=7.0, masses=(3.1, 1.0, 1.0, 1.0)):
     basis = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     forces = []
     for s, tau in enumerate(basis):
-        for d in _fcc_neighbours():
+        for d in fcc_neighbours():
             target = tau + d
             t = int(np.argmin(np.linalg.norm((basis - target) - np.round(basis - target), axis=1)))
             offset = np.round(target - basis[t]).astype(int)
@@ -54,7 +46,7 @@ def cu3au(k_mixed=10.0, k_same=7.0, masses=(3.1, 1.0, 1.0, 1.0)):
 
 def fcc_bravais(k=10.0, mass=2.5):
     vectors = A * 0.5 * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], float).T
-    bonds = [(A * d, k * np.outer(d, d) / (d @ d)) for d in _fcc_neighbours() if tuple(d) > tuple(-d)]
+    bonds = [(A * d, k * np.outer(d, d) / (d @ d)) for d in fcc_neighbours() if tuple(d) > tuple(-d)]
     return jx.bravais_lattice(vectors, bonds, mass=mass, name="fcc")
 
 
