@@ -6,6 +6,7 @@ One command measures everything and appends the tables, with the date, to ``benc
     python benchmarks/bench_memory.py --quick         # the Fig. 8-like run and the small direct runs only
     python benchmarks/bench_memory.py --wait-idle 600 # first wait (up to 600 s) for a quiet machine
     python benchmarks/bench_memory.py --fig6          # paper 1's Fig. 6 on the infinite lattice (~2 min)
+    python benchmarks/bench_memory.py --crystal       # a Fig. 6-like trapped Li ion in Cu3Au beside the simple cubic one
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_memory.py --fig8-batch 20
                                                       # paper 2's Fig. 8, 20 speeds per sign, 800 τ (~5 min)
 
@@ -24,6 +25,9 @@ Sections:
 
 3. (full runs, or ``--fig6`` alone) Paper 1's Fig. 6 on the infinite lattice: the binned kernel table
    (K = 1051) and the fft convolution against the direct quadratic sum and the mode-by-mode kernel sum.
+4. (``--crystal`` alone) The same set-up in a crystal with a basis: Li trapped at the tetrahedral site of Cu3Au
+   (EMT force constants, Born–Mayer per species), τ = 30 on the infinite lattice (binned kernel with complex
+   moments, fft run), beside the simple cubic Fig. 6 run, both with their kernels.
 
 Timings are wall times of ``simulate_memory`` (kernel/mode setup included, disk cache off).
 """
@@ -343,6 +347,119 @@ def markdown_fig6(env, r) -> str:
     ])
 
 
+# Paper 1 Fig. 6 in a real crystal: Li in the tetrahedral channel of Cu3Au (L1₂), EMT force constants (phonopy)
+CRYSTAL_BORN_MAYER = {"Au": (800.0, 0.2), "Cu": (500.0, 0.2)}  # Li–Au, Li–Cu: A (eV), ρ (Å)
+CRYSTAL_ION_AMU, CRYSTAL_ENERGY_EV, CRYSTAL_CUTOFF_A = 6.94, 0.4, 2.6  # Li mass, its kinetic energy, site cutoff
+CRYSTAL_DT = 1e-3
+
+
+def crystal_fig6_system():
+    """Li (6.94 amu) on the line x = y = a/4 along z of Cu3Au: it passes the tetrahedral site (a/4)(1, 1, 1)
+    between the windows z = 0 (Au + Cu at a√2/4) and z = a/2 (Cu + Cu), a Born–Mayer repulsion per species.
+    Tracked: every atom within 2.6 Å of the trap segment (the 8 atoms of the 4 nearest columns). Returns the system,
+    the start (the tetrahedral site), the velocity (0.4 eV of kinetic energy along z), the units and the barrier
+    (eV) of the potential along the line."""
+    from jaxion.materials import AMU, ANGSTROM, EV
+
+    crystal = jx.emt_crystal("Cu3Au-L12")
+    lattice, units = crystal.lattice, crystal.units
+    a = float(lattice.primitive_vectors[0, 0])
+    angstrom = ANGSTROM / float(units.length)
+    potentials = {name: jx.BornMayer.from_ev_angstrom(amp, rho, units) for name, (amp, rho) in CRYSTAL_BORN_MAYER.items()}
+    sites = jx.sites_near_line(lattice, [0.25 * a, 0.25 * a, 0.0], [0.0, 0.0, 1.0], CRYSTAL_CUTOFF_A * angstrom, 0.5 * a)
+    mu = CRYSTAL_ION_AMU * AMU / float(units.mass)
+    system = jx.System(lattice, potentials, sites, mass_ratio=mu)
+    energy = CRYSTAL_ENERGY_EV * EV / float(units.energy)
+    speed = float(np.sqrt(8 * np.pi**2 * energy / mu))  # μ σ'²/(8π²) = E
+    z = np.linspace(0.0, 0.5 * a, 201)
+    positions = np.asarray(system.site_positions())
+    species = [lattice.species[s] for s in system.site_atoms]
+    ev = float(units.energy) / EV
+    profile = np.zeros_like(z)
+    for r, name in zip(positions, species):
+        distance2 = (0.25 * a - r[0]) ** 2 + (0.25 * a - r[1]) ** 2 + (z - r[2]) ** 2
+        profile += np.asarray(potentials[name](distance2)) * ev
+    return system, [0.25 * a, 0.25 * a, 0.25 * a], [0.0, 0.0, speed], units, float(profile.max() - profile.min())
+
+
+def _trapped_row(system, start, velocity, duration: float, dt: float) -> dict:
+    """One Fig. 6-like run on the infinite lattice, kernel included (cache off): the binned table on the echo-free grid
+    (``precompute_kernel``'s own choice), then the fft run (first call, compilation included)."""
+    from jaxion.kernels import site_pairs
+
+    line = [0.0, 0.0, 1.0]
+    (kernel, kernel_s) = timed(precompute_kernel, system.lattice, system.sites, dt, duration, cache=False)
+    run_kw = dict(dt=dt, constraint=line, kernel=kernel, method="fft", save_times=every(duration, dt, 10))
+    result, run_s = timed(simulate_memory, system, start, velocity, duration, **run_kw)
+    cells = np.asarray(system.sites, dtype=int).reshape(len(system.sites), -1)
+    if system.lattice.atoms > 1:
+        entries = len(site_pairs(cells[:, :-1], cells[:, -1])[0])
+    else:
+        entries = len(jx.kernels.site_differences(cells)[0])
+    z = np.asarray(result.ion_positions)[:, 2]
+    ke = np.asarray(result.kinetic_energy)
+    return dict(k=kernel.points_per_axis, valid=kernel.valid_time, steps=int(result.num_steps), sites=len(system.sites),
+                entries=entries, atoms=system.lattice.atoms, kernel_s=kernel_s, run_s=run_s, total=kernel_s + run_s,
+                energy_error=float(np.max(np.abs(np.asarray(result.energy_error)))), z_range=float(np.ptp(z)),
+                work=float(np.asarray(result.framework_work)[-1]), ke=(float(ke[0]), float(ke[-1])))
+
+
+def section_crystal() -> dict:
+    """Paper 1's Fig. 6 set-up (an ion trapped between repulsive sites, oscillating, losing its energy to the
+    lattice) on the infinite lattice for τ = 30, in Cu3Au (L1₂, EMT force constants, 4 atoms, 2 species: the binned
+    kernel with complex moments) and, in the same run, in paper 1's simple cubic lattice (``--fig6``'s set-up: the
+    binned kernel of a Bravais lattice), both kernels included, disk cache off."""
+    from jaxion.materials import EV
+
+    started = time.perf_counter()
+    system, start, velocity, units, barrier = crystal_fig6_system()
+    build_s = time.perf_counter() - started
+    log(f"  Cu3Au crystal (EMT + phonopy) built in {build_s:.1f} s; {len(system.sites)} sites, barrier {barrier:.3f} eV")
+    crystal = _trapped_row(system, start, velocity, 30.0, CRYSTAL_DT)
+    log(f"  Cu3Au: kernel {crystal['kernel_s']:.1f} s (K = {crystal['k']}), run {crystal['run_s']:.1f} s")
+    cubic_system = jx.System(jx.simple_cubic(15.0, 5.0, 2.0), jx.Gaussian(1.0, 0.5), jx.line_sites(8))
+    cubic = _trapped_row(cubic_system, [0.0, 0.0, 7.0], [0.0, 0.0, 7.5], 30.0, 1e-3)
+    log(f"  simple cubic: kernel {cubic['kernel_s']:.1f} s (K = {cubic['k']}), run {cubic['run_s']:.1f} s")
+    energy_unit_ev = float(units.energy) / EV
+    return dict(crystal=crystal, cubic=cubic, build_s=build_s, barrier=barrier, mu=float(system.mass_ratio),
+                speed=float(velocity[2]), energy_unit_ev=energy_unit_ev, a=float(system.lattice.primitive_vectors[0, 0]))
+
+
+def markdown_crystal(env, r) -> str:
+    c, s = r["crystal"], r["cubic"]
+
+    def row(name, x):
+        return (f"| {name} | {x['atoms']} | {x['sites']} | {x['entries']} | {x['k']} ({x['valid']:.1f}) | {x['steps']} | "
+                f"{x['kernel_s']:.1f} | {x['run_s']:.1f} | **{x['total']:.1f}** | {x['energy_error']:.1e} |")
+
+    return "\n".join([
+        f"## Fig. 6-like trapped ion in a crystal with a basis (Cu3Au) and in paper 1's simple cubic lattice — "
+        f"{_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `python benchmarks/bench_memory.py --crystal` ({env['cpu']}; jax {env['jax']}; load average at start {env['load']})",
+        "",
+        "Both on the infinite lattice for τ = 30 (memory engine, fft convolution, zone grid K chosen echo-free by "
+        "`precompute_kernel`, kernel table by the binned kernel, disk cache off; times are wall times, kernel included). "
+        f"Cu3Au (L1₂, EMT force constants by phonopy on 3³ supercells, built in {r['build_s']:.0f} s, not counted): Li "
+        f"(6.94 amu, μ = {r['mu']:.4f}) on the line x = y = a/4 along z, started at the tetrahedral site (a/4)(1, 1, 1) "
+        f"with 0.4 eV along z (σ' = {r['speed']:.1f} l/τ); Born–Mayer Li–Au 800 eV/0.2 Å, Li–Cu 500 eV/0.2 Å; the 8 "
+        f"atoms within 2.6 Å of the trap segment tracked; barrier along the line {r['barrier']:.2f} eV (trapped); "
+        f"δ = {CRYSTAL_DT:g} (time unit 2π/Ω, Ω = 2π f_max; energy unit ħΩ = {r['energy_unit_ev'] * 1e3:.1f} meV). "
+        "Simple cubic: paper 1's Fig. 6 (k1 = 15, k2 = 5, α = 2, 8 sites α(0,0,j), Φ0 = 1, λ = 1/2, start 3.5α at 7.5, "
+        "δ = 1e-3).",
+        "",
+        "| lattice | atoms/cell | sites | kernel entries (Δn, s, t) | K (echo-free to τ) | steps | kernel (s) | run, first call (s) | "
+        "total (s) | energy error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        row("Cu3Au-L12 (complex modes, time-reversal folding)", c),
+        row("simple cubic (real modes, 16-fold folding)", s),
+        "",
+        f"Cu3Au: the ion's z spans {c['z_range'] / r['a']:.3f} a; work on the lattice at τ = 30: {c['work']:.4g} ħΩ "
+        f"({c['work'] * r['energy_unit_ev'] * 1e3:.2f} meV). Simple cubic: z spans {s['z_range']:.3f}, work {s['work']:.4g}.",
+        "",
+    ])
+
+
 def section_fig8_batches(per_sign: int, duration: float) -> dict:
     """Paper 2's Fig. 8 at full length: ``per_sign`` initial speeds for each sign of Φ0 (geometric in
     [13, 70] repulsive, [6, 70] attractive, as ``jaxion reproduce paper2-fig8 --full`` with 40), each panel
@@ -402,6 +519,8 @@ def main():
                         help="only paper 2's Fig. 8 at full length with N initial speeds per sign (batched, as the figure)")
     parser.add_argument("--fig6", action="store_true", help="only paper 1's Fig. 6 on the infinite lattice (binned kernel, fft run)")
     parser.add_argument("--direct-measure", type=float, default=6.0, help="τ over which --fig6 times the direct sum")
+    parser.add_argument("--crystal", action="store_true",
+                        help="only the Fig. 6-like trapped ion in Cu3Au (basis, binned kernel) beside the simple cubic one, τ = 30")
     args = parser.parse_args()
     deadline = time.time() + args.wait_idle
     while os.getloadavg()[0] > 0.5 and time.time() < deadline:
@@ -413,6 +532,9 @@ def main():
         return
     if args.fig6:
         report(markdown_fig6(env, section_fig6(args.direct_measure)), args.results, not args.no_append)
+        return
+    if args.crystal:
+        report(markdown_crystal(env, section_crystal()), args.results, not args.no_append)
         return
     if args.full_engine:
         report(markdown_full(env, section_full_engine(args.duration, args.speed, args.full_measure)), args.results, not args.no_append)

@@ -7,13 +7,16 @@ Every public name is re-exported here; the submodules are the implementation (se
 ``docs/architecture.md`` for the layers and what each may import).
 """
 
-from importlib.metadata import version as _version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 
 import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
 
-__version__ = _version("jaxion")
+try:
+    __version__ = _version("jaxion")
+except _PackageNotFoundError:  # a checkout on PYTHONPATH, not installed (e.g. a machine without a package index)
+    __version__ = "0+unknown"
 
 from . import (
     crystals as crystals,
@@ -23,6 +26,7 @@ from . import (
     screening as screening,
     theory as theory,
 )
+from ._compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .crystals import (
     Crystal as Crystal,
     CrystalUnitsWarning as CrystalUnitsWarning,
@@ -109,7 +113,9 @@ from .materials import (
     drag_tensor as drag_tensor,
     energy_per_hop as energy_per_hop,
     isotropic_voigt as isotropic_voigt,
+    lattice_density as lattice_density,
     lattice_elastic_constants as lattice_elastic_constants,
+    lattice_material as lattice_material,
     recoil_matrix_from_elastic as recoil_matrix_from_elastic,
 )
 from .potential import (

@@ -56,8 +56,9 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; valid options are {sorted(choices)}.")
 
 
-def check_cells(name: str, cells, dim: int) -> np.ndarray:
-    """Integer cell indices as an ``(n, dim)`` array (one ``(dim,)`` cell is accepted).
+def check_cells(name: str, cells, dim: int, meaning: str | None = None) -> np.ndarray:
+    """Integer cell indices as an ``(n, dim)`` array (one ``(dim,)`` cell is accepted); ``meaning`` says what a
+    row is in the error (default: an integer cell of a ``dim``-dimensional lattice).
 
     Raises ``ValueError`` naming `name` when the entries are not finite integers or the last axis does
     not have ``dim`` entries (instead of silently truncating or reshaping them).
@@ -73,7 +74,7 @@ def check_cells(name: str, cells, dim: int) -> np.ndarray:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != dim:
         raise ValueError(
-            f"{name} must have shape (n, {dim}) (integer cells of a {dim}-dimensional lattice); got shape {array.shape}."
+            f"{name} must have shape (n, {dim}) ({meaning or f'integer cells of a {dim}-dimensional lattice'}); got shape {array.shape}."
         )
     as_float = array.astype(float)
     if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):

@@ -1,113 +1,40 @@
-"""The ``jaxion`` command.
+"""The ``jaxion`` command's jobs.
 
 ``jaxion`` (or ``jaxion run``) sweeps ion speeds for a single pass and writes the data and a
 loss-versus-speed figure with the theory beside the simulation. The default problem is paper 1's
 Fig. 2 chain (``k = 99/4``, ``κ = 1``, ``Φ0 = 0.01``, ``λ = 1``, ``s ∈ {0, 1}``) on 200 masses, small
 enough for a laptop CPU in about a minute.
+
+The command line itself (parser, ``--help``, ``--version``, the persistent compilation cache switch) lives in
+``jaxion_cli``, outside this package, so that it answers before JAX is imported (see its docstring); the
+installed ``jaxion`` and ``python -m jaxion`` run ``jaxion_cli.main``. :func:`main` here runs a command line in
+this process without touching JAX's process-wide cache settings (``--no-compilation-cache`` is accepted and has
+nothing to switch off); the tests call it.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-LATTICES = ("chain3d", "chain", "cubic")
-SITE_SETS = ("single", "face", "cell")
+from jaxion_cli import (  # re-exported: jaxion.cli.build_parser and the argument types, as before
+    LATTICES as LATTICES,
+    SITE_SETS as SITE_SETS,
+    _attach_negative_values as _attach_negative_values,
+    _floats as _floats,
+    _ints as _ints,
+    _speeds as _speeds,
+    build_parser as build_parser,
+    parse_arguments,
+)
+
 FAR_IMPACT_WIDTHS = 12.0  # |s| beyond this many widths: the landscape is below e^(-72) of its peak
 _LATTICE_OPTIONS = {"chain3d": ("coupling", "confinement"), "chain": ("omega_fast",), "cubic": ("k1", "k2")}  # what builds each
-
-
-def _speeds(text: str) -> np.ndarray:
-    """``a:b:n`` (n log-spaced speeds from a to b) or a comma-separated list."""
-    try:
-        if ":" in text:
-            low, high, count = text.split(":")
-            low, high, count = float(low), float(high), int(count)
-            if not (np.isfinite(low) and np.isfinite(high) and low > 0 and high > 0) or count < 1:
-                raise argparse.ArgumentTypeError(
-                    f"speeds 'min:max:count' needs finite min, max > 0 and count >= 1; got {text!r}"
-                )
-            return np.geomspace(low, high, count)
-        return np.asarray([float(x) for x in text.split(",")])
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"speeds must be 'min:max:count' or 'v1,v2,...'; got {text!r}") from error
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}") from error
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",")]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from error
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jaxion",
-        description="Simulate an ion passing through a vibrating crystal and the energy it loses (paper 1, Eqs. (1.3)-(1.4)).",
-    )
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="sweep speeds for single passes (the default command)")
-    run.add_argument("--lattice", choices=LATTICES, default="chain3d", help="framework (default: paper 1's chain3d)")
-    real = run.add_argument_group(
-        "real crystal (physical units: eV, Å, amu, m/s)",
-        "with --phonopy the crystal comes from force constants and --amplitude (eV), --width (Å), --impacts (Å) and "
-        "--speeds (m/s) are in physical units",
-    )
-    real.add_argument("--phonopy", default=None, metavar="FILE",
-                      help="phonopy.yaml with force constants, or emt:STRUCTURE for a crystal made on the spot "
-                           "(emt:Cu-fcc, emt:Cu-fcc-cubic, emt:Ni-hcp, emt:Cu3Au-L12; needs jaxion[crystals])")
-    real.add_argument("--ion-mass", type=float, default=6.94, metavar="AMU", help="ion mass in amu (default Li, 6.94)")
-    real.add_argument("--direction", type=_floats, default=[0.0, 0.0, 1.0], help="Cartesian direction of the path")
-    real.add_argument("--path-length", type=float, default=6.0, metavar="Å",
-                      help="length of the path segment whose atoms interact with the ion (Å)")
-    run.add_argument("--supercell", type=_ints, default=None, help="cells per axis, e.g. 200 or 20,20,20")
-    run.add_argument("--coupling", type=float, default=99 / 4, help="chain nearest-neighbour coupling k (chain3d)")
-    run.add_argument("--confinement", type=float, default=1.0, help="chain confinement κ (chain3d)")
-    run.add_argument("--omega-fast", type=float, default=10.0, help="top of the band ω_fast (chain)")
-    run.add_argument("--k1", type=float, default=15.0, help="cubic nearest-neighbour spring")
-    run.add_argument("--k2", type=float, default=5.0, help="cubic next-nearest-neighbour spring")
-    run.add_argument("--spacing", type=float, default=None, help="lattice constant α (default 1 chain3d, 40 chain, 2 cubic)")
-    run.add_argument("--amplitude", type=float, default=None, help="Gaussian amplitude Φ0 (negative = attractive; default 0.01, "
-                     "with --phonopy 0.1 eV)")
-    run.add_argument("--width", type=float, default=None, help="Gaussian width λ (default 1, with --phonopy 0.5 Å)")
-    run.add_argument("--impacts", type=_floats, default=None, help="impact parameters s (comma list; default 0,1, with --phonopy 0,0.5 Å)")
-    run.add_argument("--sites", choices=SITE_SETS, default="single", help="interacting sites (cubic: face/cell)")
-    run.add_argument("--mass-ratio", type=float, default=1.0, help="μ = M/m")
-    run.add_argument("--speeds", type=_speeds, default=None,
-                     help="'min:max:count' (log) or 'v1,v2,...' (default 2:80:14, with --phonopy 2000:40000:8 m/s)")
-    run.add_argument(
-        "--solver", default="tsit5",
-        help="tsit5, dopri5, dopri8, bosh3, heun (diffrax, adaptive) or verlet (fused fixed-step loop, fastest on big supercells)",
-    )
-    run.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of the adaptive solver")
-    run.add_argument("--atol", type=float, default=1e-12, help="absolute tolerance of the adaptive solver")
-    run.add_argument("--dt", type=float, default=None, help="fixed time step instead of adaptive steps")
-    run.add_argument("--batch-size", type=int, default=None, help="passes per compiled call (default: all)")
-    run.add_argument("--out", type=Path, default=Path("jaxion-output"), help="output folder")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoints")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    rep = sub.add_parser("reproduce", help="reproduce the papers' figures (PNG, PDF, data, metadata)")
-    rep.add_argument("figures", nargs="*", help="figure names (see --list) or 'all'")
-    size = rep.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes that run on a laptop CPU in minutes (default)")
-    size.add_argument("--full", action="store_true", help="the papers' parameters (a GPU is advisable)")
-    rep.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
-    rep.add_argument("--force", action="store_true", help="redo figures whose files already exist")
-    rep.add_argument("--list", action="store_true", help="list the figures and exit")
-    rep.add_argument("--no-progress", action="store_true", help="quiet output")
-    return parser
 
 
 def _lattice(args):
@@ -163,7 +90,10 @@ def _crystal(source: str):
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"--phonopy {source}: no such file (give a phonopy.yaml with force constants, or emt:STRUCTURE)")
-    return from_phonopy(path)
+    try:
+        return from_phonopy(path)
+    except ValueError as error:
+        raise ValueError(f"--phonopy {source}: {error}") from error
 
 
 def command_run_crystal(args) -> int:
@@ -349,42 +279,23 @@ def _write_csv(path: Path, table: dict) -> None:
     atomic_write(path, lambda tmp: np.savetxt(tmp, rows, delimiter=",", header=",".join(names), comments=""))
 
 
-def _attach_negative_values(argv: list[str]) -> list[str]:
-    """``--speeds -1,2`` → ``--speeds=-1,2``: argparse takes a token that starts with ``-`` and is not a
-    plain negative number for an option, and would answer "expected one argument" instead of checking
-    the value. Joined, the value reaches its check (here: speeds must be > 0)."""
-    joined: list[str] = []
-    index = 0
-    while index < len(argv):
-        token = argv[index]
-        following = argv[index + 1] if index + 1 < len(argv) else None
-        if token.startswith("--") and "=" not in token and following is not None and re.match(r"^-\.?\d", following):
-            joined.append(f"{token}={following}")
-            index += 2
-        else:
-            joined.append(token)
-            index += 1
-    return joined
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run a parsed ``run`` or ``reproduce``; a ``ValueError`` of bad input exits with status 2 and its message."""
+    command = command_reproduce if args.command == "reproduce" else command_run
+    try:
+        return command(args)
+    except ValueError as error:
+        parser.exit(2, f"jaxion: error: {error}\n")
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        argv = ["run", *argv]
-    args = parser.parse_args(argv)
-    if args.command == "reproduce":
-        try:
-            return command_reproduce(args)
-        except ValueError as error:
-            parser.exit(2, f"jaxion: error: {error}\n")
-    if args.command == "run":
-        try:
-            return command_run(args)
-        except ValueError as error:
-            parser.exit(2, f"jaxion: error: {error}\n")
-    parser.print_help()
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jaxion`` command line ``argv`` (default ``sys.argv[1:]``) in this process, without the
+    persistent compilation cache (the installed command, ``jaxion_cli.main``, switches it on)."""
+    parser, args = parse_arguments(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return run_command(parser, args)
 
 
 if __name__ == "__main__":

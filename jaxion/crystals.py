@@ -157,6 +157,10 @@ def _import(cell, fractional, masses_amu, symbols, entries, *, units, reference_
     masses_amu = np.asarray(masses_amu, dtype=float)
     if not np.all(np.isfinite(masses_amu) & (masses_amu > 0)):
         raise ValueError(f"masses must be finite and > 0 (amu); got {masses_amu.tolist()}.")
+    if units is not None and not isinstance(units, DimensionlessUnits):
+        raise ValueError(f"units must be a jaxion.materials.DimensionlessUnits (or None for the default); got {type(units).__name__}.")
+    if reference_mass_amu is not None and not (np.isfinite(reference_mass_amu) and reference_mass_amu > 0):
+        raise ValueError(f"reference_mass_amu must be finite and > 0 (amu); got {reference_mass_amu!r}.")
     blocks = []
     for vectors, s, t, block in entries:
         block = np.asarray(block, dtype=float)
@@ -230,7 +234,13 @@ def from_phonopy(
     """
     phonopy = _require("phonopy")
     if isinstance(phonon_or_path, (str, Path)):
-        phonon = phonopy.load(phonon_or_path)
+        if not Path(phonon_or_path).is_file():
+            raise ValueError(f"phonon_or_path {str(phonon_or_path)!r}: no such file (give a phonopy.yaml with force constants).")
+        try:
+            phonon = phonopy.load(phonon_or_path)
+        except Exception as error:  # noqa: BLE001 - phonopy and yaml raise many types for a file that is not phonopy's
+            raise ValueError(f"phonon_or_path {str(phonon_or_path)!r} could not be read as a phonopy.yaml "
+                             f"({type(error).__name__}: {' '.join(str(error).split())}).") from error
     elif isinstance(phonon_or_path, phonopy.Phonopy):
         phonon = phonon_or_path
     else:

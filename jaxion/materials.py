@@ -38,6 +38,8 @@ __all__ = [
     "isotropic_voigt",
     "cubic_voigt",
     "lattice_elastic_constants",
+    "lattice_density",
+    "lattice_material",
     "Material",
     "EXAMPLE_MATERIALS",
     "GaussianLandscape",
@@ -240,8 +242,9 @@ def lattice_elastic_constants(lattice) -> Float[Array, "6 6"]:
 
 
 def lattice_density(lattice) -> Float[Array, ""]:
-    """Mass density ``ρ = M_cell/V_cell`` of a jaxion crystal (reference masses per l³): with
-    :func:`lattice_elastic_constants` the density of the Christoffel equation and of (1.28)."""
+    """Mass density ``ρ = M_cell/V_cell`` of a 3D jaxion crystal (reference masses per l³; ``M_cell = Σ_s m_s``):
+    with :func:`lattice_elastic_constants` the density of the Christoffel equation ``ρ v² η = Γ(n̂) η`` and of
+    (1.28), so that ``Γ(n̂)/ρ`` is the lattice's acoustic tensor ``S(n̂)`` (paper 1, before (1.22))."""
     _check_lattice(lattice)
     if lattice.dim != 3:
         raise ValueError(f"the density needs a 3D lattice; got dim = {lattice.dim}.")
@@ -251,8 +254,10 @@ def lattice_density(lattice) -> Float[Array, ""]:
 # `units` is any object: a wrong one raises the ValueError below (naming it), not a type-check error
 def lattice_material(lattice, units: object) -> Material:
     """The :class:`Material` (elastic constants in GPa, density in kg/m³) of a jaxion crystal in the
-    dimensionless ``units`` of its force constants, masses and lengths (:func:`lattice_elastic_constants`,
-    :func:`lattice_density`); its :meth:`Material.recoil_matrix` is ``(2π/(mΩ³)) M`` of (1.27)–(1.28)."""
+    dimensionless ``units`` of its force constants, masses and lengths (e.g. a :class:`jaxion.Crystal`'s
+    ``lattice`` and ``units``): :func:`lattice_elastic_constants` (Born & Huang (27.9)) times ``ħΩ/l³`` and
+    :func:`lattice_density` times ``m/l³``. Its :meth:`Material.recoil_matrix` is ``(2π/(mΩ³)) M`` of
+    (1.27)–(1.28), ``M`` the lattice's recoil matrix (1.23)."""
     if not isinstance(units, DimensionlessUnits):
         raise ValueError(f"units must be a jaxion DimensionlessUnits; got {type(units).__name__}.")
     volume = units.length**3

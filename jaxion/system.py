@@ -45,7 +45,7 @@ def _check_sites(sites, lattice: Lattice) -> np.ndarray:
     dim, atoms = lattice.dim, lattice.atoms
     if atoms == 1:
         return check_cells("sites", sites, dim)
-    cells = check_cells("sites", sites, dim + 1)
+    cells = check_cells("sites", sites, dim + 1, f"rows (cell ..., atom) of a {dim}D crystal with {atoms} atoms per cell")
     bad = (cells[:, -1] < 0) | (cells[:, -1] >= atoms)
     if np.any(bad):
         raise ValueError(

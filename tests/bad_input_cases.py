@@ -12,6 +12,11 @@ at the warning instead of running the (long) simulation it warns about.
 Command cases run ``jaxion.cli.main`` in-process; a non-zero exit becomes :class:`CommandError`
 whose message is the command's exit code and its last line of standard error.
 
+:data:`CRYSTAL_CASES` covers real crystals: :func:`jaxion.crystal` (acoustic sum rule, non-Hermitian ``D(q)``, imaginary
+frequencies, masses, atoms on top of each other), the phonopy/ASE importers (unit mistakes as ``CrystalUnitsWarning``),
+long waves, systems with one potential per species, the Born–Mayer and screened Coulomb potentials, crystal
+screening, kernels and the memory engine on a basis, and ``jaxion run --phonopy``.
+
 :data:`KNOWN_GAPS` lists inputs that are *not* handled well yet (empty at present; the five full-engine
 gaps found first are fixed and live in :data:`FULL_ENGINE_CASES`): each states the behaviour it should
 have; the tests mark them ``xfail(strict=True)``, so fixing one turns its test red until the case moves to
@@ -21,12 +26,19 @@ have; the tests mark them ``xfail(strict=True)``, so fixing one turns its test r
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import io
+import itertools
 import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxion as jx
@@ -436,6 +448,387 @@ BATCH_AND_RESUME_CASES: list[Case] = [
          "`--speeds -1,2` (argparse's 'expected one argument' before)", "jaxion run"),
 ]
 CASES += BATCH_AND_RESUME_CASES
+
+
+# ---------------------------------------------------------------------- real crystals (a basis, importers, units)
+
+_FC_CHAIN_A = 2.0  # spacing of the diatomic chain below
+_FC_CHAIN_K = 10.0  # its nearest-neighbour spring
+
+
+def _diatomic_entries(k=_FC_CHAIN_K, onsite=None):
+    """Force-constant entries ``(R, s, t, Φ)`` of a diatomic chain (atoms at 0 and ½, springs ``k`` between
+    neighbours): pairs with their partners, on-site blocks ``onsite`` (default ``2k``, the acoustic sum rule)."""
+    entries = []
+    for s, t, offset in ((0, 1, 0), (1, 0, 1)):
+        entries += [((offset,), s, t, -k * np.eye(3)), ((-offset,), t, s, -k * np.eye(3))]
+    diagonal = 2 * k if onsite is None else onsite
+    return entries + [((0,), 0, 0, diagonal * np.eye(3)), ((0,), 1, 1, diagonal * np.eye(3))]
+
+
+def _diatomic(entries=None, positions=((0.0,), (0.5,)), masses=(1.0, 3.0), **kwargs):
+    """``jx.crystal`` of the diatomic chain (a tiny crystal with a basis: 2 atoms, 6 branches)."""
+    return jx.crystal(np.array([[0.0], [0.0], [_FC_CHAIN_A]]), positions, masses,
+                      _diatomic_entries() if entries is None else entries, **kwargs)
+
+
+def _edited_entries(index, entry):
+    entries = _diatomic_entries()
+    entries[index] = entry
+    return entries
+
+
+def _diatomic_system(sites=((0, 0), (0, 1)), potential=None):
+    lattice = _diatomic(species=("A", "B"))
+    return jx.System(lattice, jx.Gaussian(0.01, 0.5) if potential is None else potential, sites=sites)
+
+
+def _cscl(shells=((np.sqrt(3), 10.0), (2.0, 3.0)), acoustic_sum_rule="enforce", onsite_shift=0.0):
+    """A CsCl-type crystal (cubic constant 2, atoms at 0 and (½, ½, ½), masses 1 and 2) with central springs
+    ``k`` to every neighbour at the distances of ``shells``; ``onsite_shift`` is added to the on-site blocks."""
+    cell, basis = 2.0 * np.eye(3), np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
+    entries = []
+    for s in range(2):
+        onsite = np.zeros((3, 3))
+        for offset in itertools.product((-1, 0, 1), repeat=3):
+            for t in range(2):
+                d = cell @ (np.asarray(offset) + basis[t] - basis[s])
+                for distance, k in shells:
+                    if abs(np.linalg.norm(d) - distance) < 1e-9:
+                        block = k * np.outer(d, d) / (d @ d)
+                        entries.append((offset, s, t, -block))
+                        onsite += block
+        entries.append(((0, 0, 0), s, s, onsite + onsite_shift * np.eye(3)))
+    return jx.crystal(cell, basis, [1.0, 2.0], entries, species=("Cs", "Cl"), acoustic_sum_rule=acoustic_sum_rule, name="cscl")
+
+
+@functools.cache
+def _emt_cu_phonopy():
+    """phonopy's EMT copper on a 2×2×2 supercell (made once; each case edits a deep copy)."""
+    from jaxion.crystals import emt_phonopy
+
+    return emt_phonopy("Cu-fcc", supercell=(2, 2, 2))
+
+
+def _cu_phonopy(scale=1.0, edit=None, masses=None):
+    """A copy of :func:`_emt_cu_phonopy` with its force constants times ``scale``, ``edit(fc)`` applied in place
+    and ``masses`` (amu) set."""
+    phonon = copy.deepcopy(_emt_cu_phonopy())
+    fc = np.array(phonon.force_constants) * scale
+    if edit is not None:
+        edit(fc)
+    phonon.force_constants = fc
+    if masses is not None:
+        phonon.masses = masses
+    return phonon
+
+
+def _from_phonopy(*args, **kwargs):
+    from jaxion.crystals import from_phonopy
+
+    return lambda: from_phonopy(_cu_phonopy(*args), **kwargs)
+
+
+def _add_block(atom_a, atom_b, block):
+    def edit(fc):
+        fc[atom_a, atom_b] += block
+    return edit
+
+
+def _no_force_constants():
+    from jaxion.crystals import from_phonopy
+
+    phonon = copy.deepcopy(_emt_cu_phonopy())
+    phonon.force_constants = None
+    return from_phonopy(phonon)
+
+
+def _garbage_file(text="force_constants: [1, 2\n  not: yaml: at all\n", name="not-yaml.yaml"):
+    """A file that phonopy cannot load, under a fixed name in the temporary folder (so the table reads the same)."""
+    path = Path(tempfile.gettempdir()) / "jaxion-bad-inputs" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def _ase_pair(scale_lengths=1.0):
+    """The primitive cell and the supercell of :func:`_emt_cu_phonopy` as ASE ``Atoms`` (lengths times
+    ``scale_lengths``) and its force constants."""
+    from ase import Atoms
+
+    phonon = _emt_cu_phonopy()
+    cells = []
+    for cell in (phonon.primitive, phonon.supercell):
+        cells.append(Atoms(cell.symbols, cell=np.asarray(cell.cell) * scale_lengths, scaled_positions=cell.scaled_positions,
+                           pbc=True))
+    return cells[0], cells[1], np.array(phonon.force_constants)
+
+
+def _from_ase(scale_lengths=1.0, fc_slice=slice(None), shift_atom=None):
+    from jaxion.crystals import from_ase
+
+    primitive, supercell, fc = _ase_pair(scale_lengths)
+    if shift_atom is not None:
+        supercell.positions[shift_atom] += 0.3
+    return from_ase(primitive, fc[:, fc_slice], supercell_atoms=supercell)
+
+
+def _ase_phonons(asymmetric: bool):
+    """An ``ase.phonons.Phonons`` of a 1-atom copper cell on a 2×2×2 supercell, without force constants or with
+    force constants whose ``Φ(0; R)`` differs from ``Φ(0; −R)ᵀ`` (a non-Hermitian ``D(q)``)."""
+    from ase.build import bulk
+    from ase.phonons import Phonons
+
+    from jaxion.crystals import from_ase_phonons
+
+    with tempfile.TemporaryDirectory() as folder:
+        phonons = Phonons(bulk("Cu", "fcc", a=3.6), None, supercell=(2, 2, 2), name=f"{folder}/phonon")
+    if asymmetric:
+        fc = np.zeros((8, 3, 3))
+        fc[1] = -np.eye(3)
+        fc[1, 0, 1] = -0.5  # its partner Φ(0; −R) = fc[1] (R ≡ −R on a 2-cell period) is not its transpose
+        fc[0] = -np.sum(fc[1:], axis=0)
+        phonons.C_N = fc
+    return from_ase_phonons(phonons)
+
+
+def _elastic(lattice_builder):
+    from jaxion.lattice._long_waves import elastic_tensor
+
+    return lambda: elastic_tensor(lattice_builder())
+
+
+def _memory_blocked_on_basis():
+    system = _diatomic_system()
+    return jx.simulate_memory(system, [0.3, 0.0, -3.0], [0.0, 0.0, 5.0], 0.1, dt=1e-2, method="blocked")
+
+
+def _screening():
+    from jaxion import screening
+
+    return screening
+
+
+CRYSTAL_CASES: list[Case] = [
+    # ------------------------------------------------------------------ jx.crystal: force constants
+    Case("crystal-asr-small-enforce", lambda: _diatomic(_diatomic_entries(onsite=2 * _FC_CHAIN_K * (1 + 1e-4))), RuntimeWarning,
+         r"break the acoustic sum rule by 0\.0001 .* corrected by shifting the on-site blocks",
+         "on-site blocks 1e-4 off the acoustic sum rule (default 'enforce': corrected, with a warning)", "jx.crystal"),
+    Case("crystal-asr-small-check", lambda: _diatomic(_diatomic_entries(onsite=2 * _FC_CHAIN_K * (1 + 1e-4)), acoustic_sum_rule="check"),
+         ValueError, r"break the acoustic sum rule by 0\.0001 .*acoustic_sum_rule='check'",
+         "on-site blocks 1e-4 off the acoustic sum rule with acoustic_sum_rule='check'", "jx.crystal"),
+    Case("crystal-asr-far-off", lambda: _diatomic(_diatomic_entries(onsite=3 * _FC_CHAIN_K)), ValueError,
+         r"break the acoustic sum rule by 0\.333 .*do not describe a free crystal",
+         "on-site blocks 50 % too large (refused in every mode)", "jx.crystal"),
+    Case("crystal-asr-onsite-missing", lambda: _diatomic(_diatomic_entries()[:-2]), ValueError,
+         r"acoustic sum rule .* No on-site block \(0, s, s, Φ\(0s; 0s\)\) was given for atom\(s\) \[0, 1\]",
+         "pair blocks only, no on-site blocks (the hint naming them is new)", "jx.crystal"),
+    Case("crystal-asr-unknown-mode", lambda: _diatomic(acoustic_sum_rule="ignore"), ValueError,
+         r"unknown acoustic_sum_rule 'ignore'; valid options", "acoustic_sum_rule='ignore'", "jx.crystal"),
+    Case("crystal-non-hermitian", lambda: _diatomic(_edited_entries(1, ((0,), 1, 0, -1.1 * _FC_CHAIN_K * np.eye(3)))), ValueError,
+         r"make D\(q\) non-Hermitian: Φ\(01; \(0,\) 0\) differs from Φ\(00; \(0,\) 1\)ᵀ by 1",
+         "a pair and its partner (−R, t, s) with different springs (10 and 11)", "jx.crystal"),
+    Case("crystal-non-hermitian-not-transpose",
+         lambda: _diatomic(_edited_entries(1, ((0,), 1, 0, -_FC_CHAIN_K * (np.eye(3) + np.eye(3, k=1) / 2)))), ValueError,
+         r"non-Hermitian", "a partner block that is not the transpose of its pair's", "jx.crystal"),
+    Case("crystal-unstable", lambda: _diatomic(_diatomic_entries(k=-_FC_CHAIN_K, onsite=-2 * _FC_CHAIN_K)), ValueError,
+         r"the lattice is unstable: ω² = -26\.7 < 0 at q = \[0\.0\] .*an imaginary frequency",
+         "springs of the wrong sign (Φ(0s; Rt) > 0): the optical branch has ω² < 0", "jx.crystal"),
+    Case("crystal-unstable-kept-confinement", lambda: _diatomic(_diatomic_entries(onsite=2 * _FC_CHAIN_K * (1 - 1e-3)),
+                                                                acoustic_sum_rule="keep"),
+         ValueError, r"the lattice is unstable: ω² = .* < 0 at q = \[0\.0\]",
+         "a negative on-site confinement kept with acoustic_sum_rule='keep' (ω² < 0 at Γ)", "jx.crystal"),
+    Case("crystal-force-constants-nan", lambda: _diatomic(_diatomic_entries(k=np.nan)), ValueError,
+         r"force_constants must be finite", "force-constant blocks of NaN", "jx.crystal"),
+    Case("crystal-atom-index", lambda: _diatomic(_edited_entries(0, ((0,), 0, 2, -np.eye(3)))), ValueError,
+         r"every force constant must be \(R \(dim ints\), s, t, 3×3 block\) with atoms 0\.\.1; got R=\(0,\), s=0, t=2",
+         "a block for atom 2 of a 2-atom cell", "jx.crystal"),
+    Case("crystal-block-shape", lambda: _diatomic(_edited_entries(0, ((0,), 0, 1, -np.eye(2)))), ValueError,
+         r"every force constant must be .* block shape \(2, 2\)", "a 2×2 force-constant block", "jx.crystal"),
+    Case("crystal-offset-dimension", lambda: _diatomic(_edited_entries(0, ((0, 0), 0, 1, -np.eye(3)))), ValueError,
+         r"every force constant must be \(R \(dim ints\).* got R=\(0, 0\)", "a 2D cell offset R on a chain", "jx.crystal"),
+    Case("crystal-no-springs", lambda: _diatomic([]), ValueError, r"force constants and the confinement are all zero",
+         "an empty list of force constants", "jx.crystal"),
+    # ------------------------------------------------------------------ jx.crystal: masses, positions, species
+    Case("crystal-mass-zero", lambda: _diatomic(masses=(0.0, 1.0)), ValueError, r"masses must be finite and > 0",
+         "atom mass 0", "jx.crystal"),
+    Case("crystal-mass-negative", lambda: _diatomic(masses=(-1.0, 1.0)), ValueError, r"masses must be finite and > 0",
+         "atom mass −1", "jx.crystal"),
+    Case("crystal-mass-count", lambda: _diatomic(masses=(1.0,)), ValueError, r"masses must give one mass per atom \(2\); got 1",
+         "one mass for a 2-atom cell", "jx.crystal"),
+    Case("crystal-atoms-on-top", lambda: _diatomic(positions=((0.0,), (0.0,))), ValueError,
+         r"basis atoms 0 and 1 sit on top of each other", "both basis atoms at τ = 0", "jx.crystal"),
+    Case("crystal-atoms-on-top-translate", lambda: _diatomic(positions=((0.0,), (1.0,))), ValueError,
+         r"basis atoms 0 and 1 sit on top of each other", "basis atoms at τ = 0 and τ = 1 (a lattice translate)", "jx.crystal"),
+    Case("crystal-positions-shape", lambda: _diatomic(positions=((0.0, 0.0), (0.5, 0.5))), ValueError,
+         r"basis_positions must have shape \(atoms, 1\)",
+         "2D fractional positions on a chain (read as 4 atoms and reported as a mass count before)", "jx.crystal"),
+    Case("crystal-positions-nan", lambda: _diatomic(positions=((0.0,), (np.nan,))), ValueError,
+         r"basis_positions must be finite", "basis position NaN", "jx.crystal"),
+    Case("crystal-species-count", lambda: _diatomic(species=("A",)), ValueError, r"species must name each of the 2 atoms",
+         "one species name for a 2-atom cell", "jx.crystal"),
+    # ------------------------------------------------------------------ importers: phonopy, ASE, EMT
+    Case("phonopy-no-force-constants", _no_force_constants, ValueError, r"phonon_or_path has no force constants",
+         "a Phonopy object without force constants", "jx.from_phonopy"),
+    Case("phonopy-not-phonopy", lambda: jx.from_phonopy(3.0), ValueError,
+         r"phonon_or_path must be a phonopy\.Phonopy or a phonopy\.yaml path; got float", "a number instead of a Phonopy",
+         "jx.from_phonopy"),
+    Case("phonopy-missing-file", lambda: jx.from_phonopy("/nonexistent/phonopy.yaml"), ValueError,
+         r"phonon_or_path '/nonexistent/phonopy\.yaml': no such file", "a path that does not exist (FileNotFoundError before)",
+         "jx.from_phonopy"),
+    Case("phonopy-garbage-file", lambda: jx.from_phonopy(_garbage_file()), ValueError,
+         r"phonon_or_path '.*\.yaml' could not be read as a phonopy\.yaml",
+         "a file that is not YAML (yaml's ParserError before)", "jx.from_phonopy"),
+    Case("phonopy-not-phonopy-yaml", lambda: jx.from_phonopy(_garbage_file("just: text\n", "not-phonopy.yaml")), ValueError,
+         r"phonon_or_path '.*\.yaml' could not be read as a phonopy\.yaml",
+         "YAML without a cell (phonopy's RuntimeError before)", "jx.from_phonopy"),
+    Case("phonopy-units-fc-too-large", _from_phonopy(1e3), jx.CrystalUnitsWarning,
+         r"largest phonon frequency .* is 2\d\d THz, outside 0\.01–100 THz.*eV/nm²",
+         "force constants ×1000 (e.g. eV/nm² or J/m² read as eV/Å²)", "jx.from_phonopy"),
+    Case("phonopy-units-fc-too-small", _from_phonopy(1e-6), jx.CrystalUnitsWarning,
+         r"largest phonon frequency .* is 0\.008\d* THz, outside 0\.01–100 THz.*Hartree/Bohr²",
+         "force constants ×1e-6", "jx.from_phonopy"),
+    Case("phonopy-units-masses-kg", _from_phonopy(1.0, None, [63.546 * 1.66054e-27]), jx.CrystalUnitsWarning,
+         r"outside 0\.01–100 THz.*masses in kg", "the copper mass in kg (1.06e-25) instead of amu", "jx.from_phonopy"),
+    Case("phonopy-mass-zero", _from_phonopy(1.0, None, [0.0]), ValueError, r"masses must be finite and > 0 \(amu\)",
+         "atom mass 0 amu", "jx.from_phonopy"),
+    Case("phonopy-asr-broken-enforce", _from_phonopy(1.0, _add_block(0, 0, 1e-3 * np.eye(3))), RuntimeWarning,
+         r"break the acoustic sum rule by 0\.000\d+ .*corrected", "on-site force constant +1e-3 eV/Å² (corrected, with a warning)",
+         "jx.from_phonopy"),
+    Case("phonopy-asr-broken-check", _from_phonopy(1.0, _add_block(0, 0, 1e-3 * np.eye(3)), acoustic_sum_rule="check"), ValueError,
+         r"acoustic_sum_rule='check'", "on-site force constant +1e-3 eV/Å² with acoustic_sum_rule='check'", "jx.from_phonopy"),
+    Case("phonopy-non-hermitian", _from_phonopy(1.0, _add_block(0, 1, 0.3 * np.eye(3, k=1))), ValueError,
+         r"non-Hermitian: Φ\(00; .*\) differs from Φ\(00; .*\)ᵀ", "Φ(0; 1) off its partner's transpose by 0.3 eV/Å²",
+         "jx.from_phonopy"),
+    Case("phonopy-unstable", _from_phonopy(-1.0), ValueError,
+         r"the lattice is unstable: ω² = .* < 0 at q = .*in units of the reciprocal lattice vectors, as phonopy writes it\)",
+         "force constants of the wrong sign (every branch imaginary)", "jx.from_phonopy"),
+    Case("phonopy-fc-nan", _from_phonopy(np.nan), ValueError, r"force_constants must be finite", "force constants NaN",
+         "jx.from_phonopy"),
+    Case("phonopy-reference-mass", _from_phonopy(1.0, reference_mass_amu=-1.0), ValueError,
+         r"reference_mass_amu must be finite and > 0", "reference_mass_amu = −1 (reported as 'mass_amu' before)", "jx.from_phonopy"),
+    Case("ase-positions-in-nm", lambda: _from_ase(scale_lengths=0.1), jx.CrystalUnitsWarning,
+         r"nearest-neighbour distance .* is 0\.25\d* Å, outside 0\.5–6 Å: positions are probably in nm",
+         "cell and positions in nm read as Å", "jx.from_ase"),
+    Case("ase-positions-in-bohr-x4", lambda: _from_ase(scale_lengths=7.56), jx.CrystalUnitsWarning,
+         r"nearest-neighbour distance .* Å, outside 0\.5–6 Å", "lengths 7.56× too large", "jx.from_ase"),
+    Case("ase-fc-shape", lambda: _from_ase(fc_slice=slice(0, 4)), ValueError,
+         r"force_constants must have shape \(N, N, 3, 3\) for the N = 8 supercell atoms", "force constants of 8 × 4 atoms",
+         "jx.from_ase"),
+    Case("ase-supercell-atom-off", lambda: _from_ase(shift_atom=3), ValueError,
+         r"supercell_atoms: supercell atom 3 .* is not a lattice translate", "a supercell atom moved by 0.3 Å", "jx.from_ase"),
+    Case("ase-phonons-not-read", lambda: _ase_phonons(False), ValueError, r"phonons has no force constants",
+         "ase Phonons before run()/read()", "jx.from_ase_phonons"),
+    Case("ase-phonons-non-hermitian", lambda: _ase_phonons(True), ValueError, r"phonons: the force constants make D\(q\) non-Hermitian",
+         "ase Phonons with Φ(0; −R) ≠ Φ(0; R)ᵀ by half the largest block", "jx.from_ase_phonons"),
+    Case("emt-unknown-structure", lambda: jx.emt_crystal("NaCl"), ValueError, r"unknown structure 'NaCl'; valid options",
+         "EMT structure 'NaCl'", "jx.emt_crystal"),
+    Case("emt-displacement-zero", lambda: jx.emt_crystal("Cu-fcc", displacement=0.0), ValueError,
+         r"displacement must be in \(0, 0\.5\) Å", "finite displacement 0 Å", "jx.emt_crystal"),
+    Case("emt-supercell-two-numbers", lambda: jx.emt_crystal("Cu-fcc", supercell=(2, 2)), ValueError,
+         r"supercell must be three positive integers", "phonopy supercell (2, 2)", "jx.emt_crystal"),
+    # ------------------------------------------------------------------ long waves (elastic constants, recoil)
+    Case("elastic-of-chain", _elastic(lambda: jx.chain3d(K)), ValueError, r"elastic constants need a 3D lattice",
+         "elastic constants of a chain", "jaxion.lattice._long_waves.elastic_tensor"),
+    Case("elastic-basis-confined", _elastic(lambda: _cscl(acoustic_sum_rule="keep", onsite_shift=1e-4)), ValueError,
+         r"elastic constants of a crystal with a basis needs the acoustic sum rule",
+         "a basis with an on-site confinement kept (acoustic_sum_rule='keep')", "jaxion.lattice._long_waves.elastic_tensor"),
+    Case("elastic-loose-internal-coordinate", _elastic(lambda: _cscl(shells=((2.0, 3.0),))), ValueError,
+         r"zero or negative mode besides the three uniform translations .* an internal coordinate has no restoring force",
+         "CsCl with Cs–Cs and Cl–Cl springs only (the two sublattices slide freely)", "jaxion.lattice._long_waves.elastic_tensor"),
+    Case("recoil-basis-confined", lambda: jx.recoil_matrix(_cscl(acoustic_sum_rule="keep", onsite_shift=1e-4)), ValueError,
+         r"recoil matrix .* needs an acoustic \(unconfined\) lattice", "recoil matrix of a confined basis", "jx.recoil_matrix"),
+    # ------------------------------------------------------------------ System on a basis, potentials per species
+    Case("system-species-without-potential", lambda: _diatomic_system(potential={"A": jx.Gaussian(0.01, 0.5)}), ValueError,
+         r"species \['B'\] of the interacting sites have no pair potential", "potentials for species A only; a site of B",
+         "jx.System"),
+    Case("system-species-not-a-potential", lambda: _diatomic_system(potential={"A": jx.Gaussian(0.01, 0.5), "B": 3.0}), ValueError,
+         r"potential must be a jaxion AbstractPairPotential; got float", "the number 3 as species B's potential", "jx.System"),
+    Case("system-basis-site-without-atom", lambda: _diatomic_system(sites=((0,),)), ValueError, r"sites must have shape \(n, 2\)",
+         "a site given as a cell only on a crystal with a basis", "jx.System"),
+    Case("system-basis-atom-out-of-range", lambda: _diatomic_system(sites=((0, 2),)), ValueError,
+         r"sites of a crystal with 2 atoms per cell are \(cell \.\.\., atom\) with atom in 0\.\.1", "site (cell 0, atom 2)", "jx.System"),
+    Case("system-one-potential-of-many", lambda: _diatomic_system(potential={"A": jx.Gaussian(), "B": jx.Gaussian()}).potential,
+         ValueError, r"one pair potential per species \(A, B\); use system\.potentials",
+         "system.potential of a system with one potential per species", "jx.System.potential"),
+    Case("born-mayer-decay-zero", lambda: jx.BornMayer(1.0, 0.0), ValueError, r"decay_length must be finite and > 0",
+         "Born–Mayer decay length ρ = 0", "jx.BornMayer"),
+    Case("born-mayer-decay-inf", lambda: jx.BornMayer(1.0, np.inf), ValueError, r"decay_length must be finite and > 0",
+         "Born–Mayer decay length ρ = ∞", "jx.BornMayer"),
+    Case("born-mayer-amplitude-nan", lambda: jx.BornMayer(np.nan, 1.0), ValueError, r"amplitude must be finite",
+         "Born–Mayer amplitude NaN", "jx.BornMayer"),
+    Case("born-mayer-units-type", lambda: jx.BornMayer.from_ev_angstrom(100.0, 0.3, "eV"), ValueError,
+         r"units must be a jaxion\.materials\.DimensionlessUnits; got str", "units='eV'", "jx.BornMayer.from_ev_angstrom"),
+    Case("screened-coulomb-length-zero", lambda: jx.ScreenedCoulomb(1.0, 0.0), ValueError,
+         r"screening_length must be finite and > 0", "screening length 0", "jx.ScreenedCoulomb"),
+    Case("screened-coulomb-core-negative", lambda: jx.ScreenedCoulomb(1.0, 1.0, -0.1), ValueError,
+         r"core_radius must be finite and >= 0", "core radius −0.1", "jx.ScreenedCoulomb"),
+    Case("screened-coulomb-two-strengths", lambda: jx.ScreenedCoulomb.from_ev_angstrom(
+        0.5, jx.DimensionlessUnits.from_amu_thz(63.5, 8.0), charge_product=3.0, prefactor=1.0), ValueError,
+         r"give exactly one of charge_product .* and prefactor", "both charge_product and prefactor",
+         "jx.ScreenedCoulomb.from_ev_angstrom"),
+    # ------------------------------------------------------------------ crystal screening
+    Case("strain-shape", lambda: _screening().strained(_diatomic_system(), np.eye(2)), ValueError,
+         r"strain must be a 3×3 displacement gradient; got shape \(2, 2\)", "a 2×2 strain", "jaxion.screening.strained"),
+    Case("strain-inverts-cell", lambda: _screening().crystal_loss(_diatomic_system(), 1.0, strain=-2 * np.eye(3)), ValueError,
+         r"det\(1 \+ strain\) must be > 0", "strain −2·1 (turns the cell inside out)", "jaxion.screening.crystal_loss"),
+    Case("strain-nan", lambda: _screening().strained(_diatomic_system(), np.full((3, 3), np.nan)), ValueError,
+         r"strain must be finite", "strain NaN", "jaxion.screening.strained"),
+    Case("drag-position-shape", lambda: _screening().crystal_drag_tensor(_diatomic_system(), [0.0, 0.0]), ValueError,
+         r"position must be a 3-vector", "a 2-component ion position", "jaxion.screening.crystal_drag_tensor"),
+    Case("crystal-hop-zero-length", lambda: _screening().crystal_hop_energy(_diatomic_system(), [0, 0.3, 0], [0, 0.3, 0], 0.1),
+         ValueError, r"\|end - start\| \(hop length\) must be finite and > 0", "a hop with start = end",
+         "jaxion.screening.crystal_hop_energy"),
+    Case("crystal-hop-one-point", lambda: _screening().crystal_hop_energy(_diatomic_system(), [0, 0.3, 0], [0, 0.3, 1], 0.1, points=1),
+         ValueError, r"points must be an integer >= 2", "a hop integrated on 1 point", "jaxion.screening.crystal_hop_energy"),
+    Case("stack-different-structures", lambda: _screening().stack_systems([_diatomic_system(), _diatomic_system(sites=((0, 0),))]),
+         ValueError, r"systems\[1\] does not have the structure of systems\[0\]", "two systems with different sites",
+         "jaxion.screening.stack_systems"),
+    Case("rank-drag-not-scalar", lambda: _screening().rank_by_drag([_diatomic_system()] * 2, lambda s: s.lattice.masses), ValueError,
+         r"drag must return one scalar per system; got shape \(2,\)", "a drag measure that returns the two masses",
+         "jaxion.screening.rank_by_drag"),
+    Case("descend-steps-zero", lambda: _screening().descend_crystal_drag(_diatomic_system(), lambda s: s.lattice.masses.sum(), steps=0),
+         ValueError, r"steps must be a positive integer", "0 descent steps", "jaxion.screening.descend_crystal_drag"),
+    Case("descend-start-outside-bounds", lambda: _screening().descend_crystal_drag(_diatomic_system(), lambda s: s.lattice.masses.sum(),
+                                                                                   stiffness_bounds=(2.0, 3.0)),
+         ValueError, r"start value of stiffness factor .* is outside its range \(2\.0, 3\.0\)",
+         "stiffness bounds (2, 3) that exclude the start factor 1", "jaxion.screening.descend_crystal_drag"),
+    # ------------------------------------------------------------------ kernels and the memory engine on a basis
+    Case("memory-blocked-on-basis", _memory_blocked_on_basis, ValueError,
+         r"method='blocked' carries real standing-wave modes of a Bravais lattice; on a crystal with a basis",
+         "the blocked memory engine on a 2-atom cell", "jx.simulate_memory"),
+    Case("kernel-atom-pairs-shape", lambda: _kernels().kernel_by_differences(_diatomic(), np.zeros((2, 1), int), [0.0, 0.1], 4,
+                                                                             atom_pairs=np.zeros((1, 2), int)),
+         ValueError, r"atom_pairs must give the two atoms \(s, t\), each in 0\.\.1, of each of the 2 differences",
+         "one atom pair for two differences", "jaxion.kernels.kernel_by_differences"),
+    Case("kernel-basis-atom-out-of-range", lambda: jx.response_kernel(_diatomic(), [[0, 3]], [0.0, 0.1], points_per_axis=4),
+         ValueError, r"cells of a crystal with 2 atoms per cell are rows \(cell \.\.\., atom\) with atom in 0\.\.1; got atoms \[3\]",
+         "kernel site (cell 0, atom 3)", "jx.response_kernel"),
+    Case("system-basis-sites-without-atom", lambda: jx.System(_diatomic(), jx.Gaussian(0.1, 1.0), np.zeros((2, 1), int)), ValueError,
+         r"sites must have shape \(n, 2\) \(rows \(cell \.\.\., atom\) of a 1D crystal with 2 atoms per cell\)",
+         "sites of a 2-atom crystal given as cells only (the atom column missing)", "jx.System"),
+    Case("lattice-positions-atom-out-of-range", lambda: _diatomic().positions(np.zeros((1, 1), int), np.array([5])), ValueError,
+         r"atoms must be basis-atom indices 0 … 1 of this lattice; got \[5\]",
+         "Lattice.positions of atom 5 on a 2-atom cell (JAX would clamp the index: another atom's position)", "Lattice.positions"),
+    Case("lattice-positions-atom-out-of-range-jit",
+         lambda: jax.block_until_ready(eqx.filter_jit(lambda a: _diatomic().positions(jnp.zeros((1, 1), int), a))(jnp.array([5]))),
+         eqx.EquinoxRuntimeError, r"atoms must be basis-atom indices 0 … 1 of this lattice",
+         "the same under jit (an in-graph check)", "Lattice.positions"),
+    # ------------------------------------------------------------------ jaxion run --phonopy
+    Case("cli-phonopy-unknown-structure", _command("--phonopy", "emt:NaCl", "--speeds", "10000"), CommandError,
+         r"exit 2: .*unknown structure 'NaCl'", "--phonopy emt:NaCl", "jaxion run"),
+    Case("cli-phonopy-missing-file", _command("--phonopy", "/nonexistent/phonopy.yaml", "--speeds", "10000"), CommandError,
+         r"exit 2: .*--phonopy /nonexistent/phonopy\.yaml: no such file", "--phonopy with a missing file", "jaxion run"),
+    Case("cli-phonopy-garbage-file", lambda: _command("--phonopy", _garbage_file(), "--speeds", "10000")(), CommandError,
+         r"exit 2: .*'.*\.yaml' could not be read as a phonopy\.yaml", "--phonopy with a file that is not YAML (a traceback before)",
+         "jaxion run"),
+    Case("cli-phonopy-ion-mass", _command("--phonopy", "emt:Cu-fcc", "--ion-mass", "-1"), CommandError,
+         r"exit 2: .*--ion-mass must be a positive mass in amu", "--ion-mass -1", "jaxion run"),
+    Case("cli-phonopy-direction-zero", _command("--phonopy", "emt:Cu-fcc", "--direction", "0,0,0"), CommandError,
+         r"exit 2: .*--direction must be three numbers, not all zero", "--direction 0,0,0", "jaxion run"),
+]
+CASES += CRYSTAL_CASES
+
 
 # Known gaps: inputs still not handled well (each entry states the error it *should* raise). None now.
 KNOWN_GAPS: list[Case] = []

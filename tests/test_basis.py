@@ -152,6 +152,7 @@ def test_primitive_and_conventional_cells_give_the_same_full_engine_loss():
     np.testing.assert_allclose(float(b.loss), float(a.loss), rtol=1e-6)
 
 
+@pytest.mark.slow  # ~50 s on 2 cores; the notebook real_crystals checks full engine = mode sum on Cu by default
 def test_full_engine_equals_the_mode_sum_on_an_ordered_alloy():
     """An L1₂-like ordered crystal (one heavy ``A`` atom and three light ``B`` atoms per cubic cell, one pair potential
     per species): a fast, weakly interacting, heavy ion keeps its speed, so the full engine's loss (before the echo)

@@ -169,12 +169,15 @@ def test_basis_kernel_cache_key_carries_the_atoms(tmp_path):
     np.testing.assert_array_equal(again, second)
 
 
-def test_binned_kernel_refuses_a_basis_and_auto_sums():
+def test_binned_kernel_on_a_basis_equals_the_sum_and_auto_sums_short_tables():
+    """kernel_by_differences(method='binned') on CsCl (two masses) = its mode-by-mode sum, between different atoms
+    and cells (tests/test_binned_basis.py compares the EMT crystals)."""
     lattice = cscl()
-    with pytest.raises(ValueError, match="method='binned' handles Bravais lattices"):
-        jx.kernels.kernel_by_differences(lattice, [[0, 0, 0]], 0.01 * np.arange(4), 4, method="binned")
-    with pytest.raises(ValueError, match="binned_kernel handles Bravais lattices"):
-        jx.kernels.binned_kernel(lattice, [[0, 0, 0]], 0.01, 4, 4)
+    times = 0.05 * np.arange(300)
+    differences, pairs = [[0, 0, 0], [1, 0, 0], [0, -1, 1]], [[0, 1], [1, 1], [1, 0]]
+    summed = jx.kernels.kernel_by_differences(lattice, differences, times, 5, method="sum", atom_pairs=pairs)
+    binned = jx.kernels.kernel_by_differences(lattice, differences, times, 5, method="binned", atom_pairs=pairs)
+    np.testing.assert_allclose(binned, summed, rtol=0, atol=1e-10 * np.max(np.abs(summed)))
     auto = jx.kernels.kernel_by_differences(lattice, [[0, 0, 0]], 0.01 * np.arange(4), 4, atom_pairs=[[1, 1]])
     assert auto.shape == (4, 1, 3, 3) and np.all(np.isfinite(auto))
     with pytest.raises(ValueError, match="atom_pairs"):

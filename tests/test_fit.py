@@ -111,6 +111,7 @@ def test_lbfgs_option_recovers_the_chain():
         assert result.params[name] == pytest.approx(value, rel=1e-6)
 
 
+@pytest.mark.slow  # ~30 s on 2 cores; the full engine's own gradient test (test_full_engine.py) runs by default
 def test_gradient_through_full_solve_matches_finite_differences():
     """jax.grad of the simulated loss (RecursiveCheckpointAdjoint with few checkpoints) vs central
     differences, with respect to Φ0 and λ."""

@@ -44,6 +44,7 @@ def test_si_conversion_of_recoil_matrix_1_28():
     assert float(units.from_si(units.to_si(3.0, "speed"), "speed")) == pytest.approx(3.0)
 
 
+@pytest.mark.slow  # ~25 s on 2 cores; test_screening.py's gradient checks run by default
 def test_screening_is_batched_and_differentiable():
     landscape = mt.GaussianLandscape(jnp.array([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]]), jnp.array([0.3, -0.1]), jnp.array([0.8, 1.5]))
     names = ["Si", "Cu", "synthetic-stiff", "synthetic-soft"]

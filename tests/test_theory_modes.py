@@ -114,16 +114,16 @@ def test_cubic_mode_sum_converged(cubic, cubic_modes):
         np.testing.assert_allclose(a, b, rtol=1e-4)
 
 
-def test_cubic_curve_of_50_speeds_is_fast(cubic, cubic_modes):
-    import time
-
+def test_cubic_curve_of_50_speeds_is_one_batched_call(cubic, cubic_modes):
+    """50 speeds in one call (how a curve is drawn) equal the same speeds asked for in two halves (a speed's loss
+    does not depend on its batch). Its speed is measured in benchmarks/, not here."""
     system = jaxion.System(cubic, jaxion.Gaussian(0.01, 1.0))
     speeds = np.geomspace(1.0, 80.0, 50)
-    modes.mode_sum_loss(system, speeds[:2], (1.0, 0.0, 0.0), modes=cubic_modes).block_until_ready()
-    start = time.perf_counter()
-    curve = modes.mode_sum_loss(system, speeds, (1.0, 0.0, 0.0), modes=cubic_modes).block_until_ready()
-    assert time.perf_counter() - start < 15.0
-    assert np.all(np.asarray(curve) > 0)
+    curve = np.asarray(modes.mode_sum_loss(system, speeds, (1.0, 0.0, 0.0), modes=cubic_modes))
+    halves = np.concatenate([np.asarray(modes.mode_sum_loss(system, half, (1.0, 0.0, 0.0), modes=cubic_modes))
+                             for half in (speeds[:25], speeds[25:])])
+    assert np.all(curve > 0)
+    np.testing.assert_allclose(curve, halves, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- (1.23)

@@ -16,7 +16,7 @@ eigenpairs of the (real, symmetric, even-in-q) dynamical matrix ``D(q)`` of :cla
 and ``n_a`` the integer cells of the sites. On a crystal with a basis a site is ``(cell, atom)``, the modes are
 complex and the kernel is ``Γ_ab(τ) = ⟨Σ_u Re[u_{s_a,u} u_{s_b,u}^* e^{iq·(x_a − x_b)}] sin(2πω_uτ)/ω_u⟩`` with
 ``u_s = e_s/sqrt(m_s)`` and ``x_a = n_a + τ_{s_a}`` (tables keyed by ``(Δn, s_a, s_b)``, :func:`site_pairs`; the
-cache key then includes the atoms; ``method="binned"`` is for Bravais lattices only and ``"auto"`` sums).
+cache key then includes the atoms; ``method="binned"`` folds only by time reversal ``q → −q`` there).
 For one atom per cell ``Γ`` is translation invariant, ``Γ_ab = G(n_a − n_b)``,
 even, ``G(−n) = G(n)``, and every ``G(n)`` is a symmetric ``dof × dof`` matrix. The summand is the
 matrix function ``D^{−1/2} sin(2πτ D^{1/2})`` of ``D(q)``: an entire function of ``D``, hence analytic

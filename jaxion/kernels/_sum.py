@@ -1,8 +1,8 @@
 """The response kernel (2.13)/(1.10) as the zone sum over every mode of the grid, at every time.
 
 ``kernel_by_differences`` is the one entry point: it sums mode by mode (``method="sum"``), or hands long
-uniform 2D/3D tables of a Bravais lattice to :func:`jaxion.kernels.binned_kernel` (``"binned"``; ``"auto"``
-chooses). On a crystal with a basis a table entry is keyed by the cell difference *and* the two atoms,
+uniform 2D/3D tables to :func:`jaxion.kernels.binned_kernel` (``"binned"``; ``"auto"`` chooses), on a Bravais
+lattice or a crystal with a basis. On a crystal with a basis a table entry is keyed by the cell difference *and* the two atoms,
 ``(Δn, s_a, s_b)`` (the fractional difference ``Δx = Δn + τ_{s_a} − τ_{s_b}``), and the summand is
 ``Re[u_{s_a,u}(q) u_{s_b,u}(q)^* e^{iq·Δx}] sin(2πω_u τ)/ω_u`` with the complex displacements
 ``u_s = e_s/sqrt(m_s)`` (:attr:`jaxion.ZoneModes.displacements`); for one atom per cell (real ``u``) it is
@@ -80,11 +80,10 @@ def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis:
     ``(0, 0)``): entry ``d`` is then the response of atom ``s_d`` of cell ``n_d`` to a force on atom ``t_d`` of
     cell 0, ``⟨Σ_u Re[u_{s,u} u_{t,u}^* e^{iq·(n_d + τ_s − τ_t)}] sin(2πω_uτ)/ω_u⟩`` (module notes).
 
-    ``method``: ``"sum"`` (every mode at every time), ``"binned"`` (2D/3D Bravais lattices and uniform times
-    ``l·dt``: symmetry folding, frequency binning and an FFT, :func:`jaxion.kernels.binned_kernel`;
+    ``method``: ``"sum"`` (every mode at every time), ``"binned"`` (2D/3D lattices, with or without a basis, and
+    uniform times ``l·dt``: symmetry folding, frequency binning and an FFT, :func:`jaxion.kernels.binned_kernel`;
     the same sum to ~1e-11 at a cost of ``modes + bins × times``), or ``"auto"`` (binned when the sum
-    would cost more than ``5e9`` mode-times; always the sum on a crystal with a basis, which the binned
-    kernel does not handle). ``modes``: the grid's modes, when the caller already holds
+    would cost more than ``5e9`` mode-times). ``modes``: the grid's modes, when the caller already holds
     them (``zone_modes_grid(lattice, points_per_axis, boundary)``; used by the mode-by-mode sum)."""
     if method not in KERNEL_METHODS:
         raise ValueError(f"unknown method {method!r}; valid options are {list(KERNEL_METHODS)}.")
@@ -102,21 +101,16 @@ def kernel_by_differences(lattice: Lattice, differences, times, points_per_axis:
     mode_count = (float(points_per_axis) ** lattice.dim / 2) * lattice.channels
     if method == "auto":
         large = mode_count * len(times) * len(differences) > _BINNED_ABOVE
-        method = "binned" if (large and lattice.dim >= 2 and grid is not None and not basis) else "sum"
+        method = "binned" if (large and lattice.dim >= 2 and grid is not None) else "sum"
     if method == "binned":
         if lattice.dim < 2 or grid is None:
             raise ValueError("method='binned' needs a 2D or 3D lattice and uniform times (first + l)·dt.")
-        if basis:
-            raise ValueError(
-                "method='binned' handles Bravais lattices (one atom per cell) only: its closed-form 3×3 eigen-solver and "
-                "symmetry folding assume a real D(q); use method='sum' (or 'auto') on a crystal with a basis."
-            )
         dt, first, count = grid
-        values = binned_kernel(lattice, differences, dt, first + count, points_per_axis, boundary=boundary, progress=progress)
+        values = binned_kernel(lattice, differences, dt, first + count, points_per_axis, boundary=boundary, progress=progress,
+                               atom_pairs=atom_pairs)
         return values[first:]
     if mode_count > MAX_SUMMED_MODES:
-        remedy = "a smaller grid (a crystal with a basis has no binned kernel)" if basis else (
-            "method='binned' (2D/3D lattices, uniform times) or a smaller grid")
+        remedy = "method='binned' (2D/3D lattices, uniform times) or a smaller grid"
         raise ValueError(
             f"a zone grid of points_per_axis = {points_per_axis} has {mode_count:.3g} modes, more than the mode-by-mode sum holds "
             f"({MAX_SUMMED_MODES:.3g}); use {remedy}."

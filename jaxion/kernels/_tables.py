@@ -16,7 +16,8 @@ import numpy as np
 
 from .._validation import check_cells, check_finite, check_positive
 from ..lattice import Lattice
-from ._sum import kernel_by_differences, site_differences, site_pairs
+from ._binned import binned_kernel
+from ._sum import _BINNED_ABOVE, _uniform_grid, kernel_by_differences, site_differences, site_pairs
 from ._zone import default_points_per_axis, kernel_valid_time
 
 __all__ = ["ResponseKernel", "response_kernel", "precompute_kernel", "kernel_cache_dir", "site_rows", "site_fractional"]
@@ -95,15 +96,31 @@ def _cached_table(lattice, cells, times, points_per_axis, cache, cache_dir, boun
             return cached, path
     if lattice.atoms > 1:
         unique, pairs, inverse = site_pairs(cells[:, :-1], cells[:, -1])
+        by_diff = _basis_by_differences(lattice, unique, pairs, times, points_per_axis, boundary, progress)
     else:
         (unique, inverse), pairs = site_differences(cells), None
-    by_diff = kernel_by_differences(lattice, unique, times, points_per_axis, boundary=boundary, progress=progress,
-                                    atom_pairs=pairs)  # (T, D, dof, dof)
+        by_diff = kernel_by_differences(lattice, unique, times, points_per_axis, boundary=boundary, progress=progress,
+                                        atom_pairs=pairs)  # (T, D, dof, dof)
     table = by_diff[:, inverse]  # (T, S, S, dof, dof)
     table = np.ascontiguousarray(np.transpose(table, (0, 1, 3, 2, 4)))  # (T, S, dof, S, dof)
     if path is not None:
         save_npz(path, values=table, times=times, cells=cells, points_per_axis=points_per_axis, key=np.asarray(key))
     return table, path
+
+
+def _basis_by_differences(lattice, differences, pairs, times, points_per_axis, boundary, progress):
+    """``(T, D, dof, dof)`` entries ``(Δn, s, t)`` of a crystal with a basis: :func:`jaxion.kernels.binned_kernel` for
+    long uniform 2D/3D tables (the rule of ``kernel_by_differences(method="auto")``: more than ``5e9`` mode-times),
+    else the mode-by-mode sum. Both are the same zone sum (to ~1e-11, tests/test_binned_basis.py)."""
+    grid = _uniform_grid(times)
+    mode_count = (float(points_per_axis) ** lattice.dim / 2) * lattice.channels
+    if lattice.dim >= 2 and grid is not None and mode_count * len(times) * len(differences) > _BINNED_ABOVE:
+        dt, first, count = grid
+        values = binned_kernel(lattice, differences, dt, first + count, points_per_axis, boundary=boundary, progress=progress,
+                               atom_pairs=pairs)
+        return values[first:]
+    return kernel_by_differences(lattice, differences, times, points_per_axis, boundary=boundary, progress=progress,
+                                 atom_pairs=pairs, method="sum")
 
 
 def site_rows(lattice: Lattice, cells, name: str = "cells") -> np.ndarray:
@@ -223,8 +240,8 @@ def precompute_kernel(
 
     ``points_per_axis`` defaults to the smallest grid exact over ``duration``. Pass the result as
     ``kernel=`` to :func:`jaxion.simulate_memory`; runs of the same lattice, sites and ``dt`` reuse it.
-    Long 2D/3D tables are computed by :func:`jaxion.kernels.binned_kernel` (``progress``: a bar over
-    its slices).
+    Long 2D/3D tables are computed by :func:`jaxion.kernels.binned_kernel`, crystals with a basis included
+    (``progress``: a bar over its slices).
     """
     check_positive("dt", dt)
     check_positive("duration", duration)

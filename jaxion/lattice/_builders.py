@@ -211,7 +211,11 @@ def crystal(
         raise ValueError(f"unknown acoustic_sum_rule {acoustic_sum_rule!r}; valid options are {list(ASR_MODES)}.")
     vectors = _check_cell(primitive_vectors)
     dim = vectors.shape[1]
-    positions = np.asarray(basis_positions, dtype=float).reshape(-1, dim)
+    positions = np.asarray(basis_positions, dtype=float)
+    if positions.ndim > 2 or (positions.ndim == 2 and positions.shape[1] != dim) or positions.size % dim:
+        raise ValueError(f"basis_positions must have shape (atoms, {dim}) (fractional coordinates of a {dim}D cell); "
+                         f"got shape {positions.shape}.")
+    positions = positions.reshape(-1, dim)
     check_finite("basis_positions", positions)
     atoms = positions.shape[0]
     masses = np.asarray(masses, dtype=float).reshape(-1)
@@ -219,6 +223,7 @@ def crystal(
         raise ValueError(f"masses must give one mass per atom ({atoms}); got {masses.shape[0]}.")
     check_positive("masses", masses)
     onsite = np.zeros((atoms, 3, 3))
+    has_onsite = np.zeros(atoms, bool)
     pairs: dict[tuple[tuple[int, ...], int, int], np.ndarray] = {}
     for entry in force_constants:
         offset, s, t, block = entry
@@ -231,6 +236,7 @@ def crystal(
         s, t = int(s), int(t)
         if s == t and not any(offset):
             onsite[s] += block
+            has_onsite[s] = True
             continue
         key = (offset, s, t)
         pairs[key] = pairs.get(key, 0.0) + block
@@ -257,9 +263,12 @@ def crystal(
     confinement = 0.5 * (confinement + np.swapaxes(confinement, -1, -2))
     violation = float(np.max(np.abs(confinement))) / scale
     if violation > _ASR_LIMIT:
+        missing = np.flatnonzero(~has_onsite).tolist()
+        hint = (f" No on-site block (0, s, s, Φ(0s; 0s)) was given for atom(s) {missing}: include them "
+                "(Φ(0s; 0s) = −Σ_(R,t)≠(0,s) Φ(0s; R t) for a free crystal)." if missing else "")
         raise ValueError(
             f"the force constants break the acoustic sum rule by {violation:.3g} of the largest block (Σ_R,t Φ(0s; R t) ≠ 0): "
-            "they do not describe a free crystal (wrong units, a truncated list, or blocks of another structure)."
+            f"they do not describe a free crystal (wrong units, a truncated list, or blocks of another structure).{hint}"
         )
     if acoustic_sum_rule == "check" and violation > _ASR_TOLERANCE:
         raise ValueError(

@@ -305,6 +305,12 @@ class Lattice(eqx.Module):
         fractional = jnp.asarray(cells, dtype=float)
         if atoms is not None or self.atoms > 1:
             index = jnp.zeros(fractional.shape[:-1], dtype=int) if atoms is None else jnp.asarray(atoms, dtype=int)
+            bad = f"atoms must be basis-atom indices 0 … {self.atoms - 1} of this lattice"
+            if is_concrete(index):
+                if index.size and (int(index.min()) < 0 or int(index.max()) >= self.atoms):
+                    raise ValueError(f"{bad}; got {np.unique(np.asarray(index)).tolist()}.")
+            else:  # traced (jit/vmap/grad): JAX would clamp the index and return another atom's position
+                index = eqx.error_if(index, (index < 0) | (index >= self.atoms), bad + ".")
             fractional = fractional + self.basis_positions[index]
         return fractional @ self.primitive_vectors.T
 
