@@ -31,7 +31,9 @@ def test_bad_input_is_rejected_clearly(case):
     _check(case)
 
 
-@pytest.mark.parametrize("case", KNOWN_GAPS, ids=[case.id for case in KNOWN_GAPS])
-@pytest.mark.xfail(strict=True, reason="known gap in jaxion/dynamics/full.py (owned elsewhere); see docs/bad_inputs.md")
-def test_known_gap(case):
-    _check(case)
+def test_known_gaps_still_fail():
+    """Each known gap (an input still not handled well) still fails its check; a fixed one moves to CASES. One
+    test, not one per gap, so that an empty list reports nothing as skipped."""
+    for case in KNOWN_GAPS:
+        with pytest.raises(AssertionError):
+            _check(case)
