@@ -7,6 +7,8 @@ tracers and the check is skipped (the same object was checked when it was built 
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -80,3 +82,16 @@ def check_cells(name: str, cells, dim: int, meaning: str | None = None) -> np.nd
     if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
         raise ValueError(f"{name} must hold integer cell indices; got {array.tolist()}.")
     return as_float.astype(int)
+
+
+_INTERNAL_MODULES = ("jaxion", "jaxion_cli", "jaxtyping", "beartype", "equinox", "jax", "jaxlib")
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first frame outside jaxion (and outside the wrappers around it:
+    jaxtyping, beartype, equinox, JAX's tracing), so that a warning names the user's line, not one of jaxion's, at
+    any depth of calls."""
+    frame, level = sys._getframe(0), 1  # stacklevel 1 is this function's frame, the one that calls warnings.warn
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _INTERNAL_MODULES:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

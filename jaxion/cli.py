@@ -275,8 +275,11 @@ def _write_csv(path: Path, table: dict) -> None:
     from jaxion.io import atomic_write
 
     names = list(table)
-    rows = np.column_stack([np.asarray(table[n], dtype=float) for n in names])
-    atomic_write(path, lambda tmp: np.savetxt(tmp, rows, delimiter=",", header=",".join(names), comments=""))
+    columns = [np.asarray(table[n]) for n in names]
+    # booleans and integers as integers (1, not 1.000000000000000000e+00); floats with the 17 digits that round-trip
+    fmt = ["%d" if c.dtype == bool or np.issubdtype(c.dtype, np.integer) else "%.17g" for c in columns]
+    rows = np.column_stack([c.astype(float) for c in columns])
+    atomic_write(path, lambda tmp: np.savetxt(tmp, rows, fmt=fmt, delimiter=",", header=",".join(names), comments=""))
 
 
 def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ compiled call; a progress bar counts batches.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float, Int
 
-from ._validation import check_positive
+from ._validation import check_positive, warn_user
 from .dynamics._common import SupercellLike, check_supercell, kinetic_energy, warn_echo, warn_failed_members
 from .dynamics.full import check_inside, simulate_pass
 from .io import fingerprint as input_fingerprint
@@ -163,11 +162,10 @@ def sweep_passes(
         (sweep.status == 0) & (np.abs(sweep.energy_drift) > energy_tolerance * np.maximum(np.abs(sweep.loss), 1e-12 * kinetic))
     )
     if leaky.size:
-        warnings.warn(
+        warn_user(
             f"energy is not conserved to {energy_tolerance:g} of the loss in {leaky.size} pass(es) (members "
             f"{leaky[:10].tolist()}): tighten rtol/atol or reduce dt.",
             RuntimeWarning,
-            stacklevel=2,
         )
     return sweep
 
@@ -208,7 +206,7 @@ def _check_paths(system: System, supercell, speeds, impacts, potentials, directi
     if slow.size:
         warn_echo(system.lattice, supercell, float(transits.max()),
                   what=f"{slow.size} of {speeds.size} passes (speeds <= {slow.max():.3g}) outlast the echo; the slowest "
-                  f"(speed {speeds.min():.3g})", stacklevel=4)
+                  f"(speed {speeds.min():.3g})")
 
 
 _FIELDS = ("loss", "framework_energy", "energy_drift", "end_time", "stopped_by_event", "num_steps", "status")

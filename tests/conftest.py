@@ -12,3 +12,22 @@ import jaxion  # noqa: E402,F401
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory):
+    """Kernel tables and compiled programs that tests write go to a temporary folder, never the user's
+    ``~/.cache/jaxion`` (a test that sets its own folder still can)."""
+    root = tmp_path_factory.mktemp("jaxion-cache")
+    saved = {name: os.environ.get(name) for name in ("JAXION_KERNEL_CACHE", "JAXION_COMPILATION_CACHE_DIR")}
+    os.environ["JAXION_KERNEL_CACHE"] = str(root / "kernels")
+    os.environ["JAXION_COMPILATION_CACHE_DIR"] = str(root / "xla")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

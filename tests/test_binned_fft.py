@@ -124,6 +124,7 @@ def _fig6_system(sites: int = 8):
 FIG6_START = ([0.0, 0.0, 7.0], [0.0, 0.0, 7.5])
 
 
+@pytest.mark.filterwarnings("ignore:allow_recurrence:UserWarning")  # asked for on purpose: the kernel recurs by design here
 def test_fft_convolution_equals_the_direct_sum_in_3d():
     """Paper 1's Fig. 6 ion on a recurring K = 16 kernel, 2 400 steps (38 blocks, 6 levels of squares):
     the hierarchical FFT sum equals the quadratic one to rounding, positions and site displacements."""
@@ -156,6 +157,7 @@ def test_fft_convolution_on_a_chain_with_truncated_memory_and_bias():
         np.testing.assert_allclose(fft.framework_work, direct.framework_work, atol=1e-13, rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:allow_recurrence:UserWarning")  # asked for on purpose: the kernel recurs by design here
 def test_fft_batch_and_thermal_ensemble_equal_the_direct_ones():
     """``simulate_memory_batch`` and a two-key thermal ensemble run with the fft core equal the direct core."""
     system = jx.System(jx.chain3d(99 / 4, confinement_parallel=1.0), jx.Gaussian(-0.5, 1.0), [[0], [1]])

@@ -18,6 +18,17 @@ def test_run_writes_data_and_figure(tmp_path):
     meta = json.loads((tmp_path / "loss_vs_speed.json").read_text())
     assert meta["parameters"]["width"] == 1.0 and meta["jax_version"]
     assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporary files
+    # the CSV holds the npz's numbers exactly (17 significant digits) and booleans as 0/1
+    header, *rows = (tmp_path / "loss_vs_speed.csv").read_text().splitlines()
+    names = header.split(",")
+    cells = [row.split(",") for row in rows]
+    for j, name in enumerate(names):
+        column = [c[j] for c in cells]
+        if name.startswith("passed"):
+            assert set(column) <= {"0", "1"}, column
+            np.testing.assert_array_equal(np.array(column, dtype=int).astype(bool), data[name])
+        else:
+            np.testing.assert_array_equal(np.array(column, dtype=float), data[name])
 
 
 @pytest.mark.parametrize(

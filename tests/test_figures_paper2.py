@@ -29,8 +29,15 @@ def test_paper2_figures_are_registered():
         assert FIGURES[name].paper == 2 and FIGURES[name].number == str(number)
 
 
-def test_fig2_kernel_front_and_kicked_chain(tmp_path):
+def test_fig2_kernel_front_and_kicked_chain(tmp_path, capsys):
     parameters, data = _run("paper2-fig2", tmp_path)
+    # asked again, the figure is not redrawn, and the command says so with its summary (also without progress)
+    made = (tmp_path / "paper2-fig2.png").stat().st_mtime_ns
+    capsys.readouterr()
+    again = reproduce(["paper2-fig2"], tmp_path, quick=True, progress=False)
+    printed = capsys.readouterr().out
+    assert "[paper2-fig2] skipped: already made" in printed and "--force" in printed and again["paper2-fig2"] in printed
+    assert (tmp_path / "paper2-fig2.png").stat().st_mtime_ns == made
     agreement = parameters["agreement"]
     # the leading peak of Γ_n(τ) sits on n = πτ(ω_fast − 1) within a few sites
     assert agreement["front_error_sites"] <= 2.0

@@ -44,6 +44,12 @@ def test_chain_recovery_without_noise(sign):
     assert np.sign(result.params["amplitude"]) == sign
     assert result.reasons[result.best_index] in ("gradient norm", "relative change")
     assert result.history.shape[1] == 2 and result.history[-1, result.best_index] < 1e-12
+    assert max(result.iterations) <= 300 + 40  # the optax phase's limit plus the polish's
+    # printed: the fitted numbers by name with their 1σ, not array shapes
+    printed = repr(result)
+    for name in truth:
+        assert f"{name} = {result.params[name]:.6g} ± {result.errors[name]:.2g}" in printed, printed
+    assert "f64[" not in printed and "stopped by:" in printed
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])

@@ -123,6 +123,7 @@ def test_sweep_over_widths_with_batched_potentials():
     np.testing.assert_allclose(sweep.loss, expected, rtol=1e-2)
 
 
+@pytest.mark.filterwarnings("ignore::jaxion.EchoWarning")  # the slow pass outlasts the echo; not what is tested
 def test_sweep_resumes_from_checkpoint(tmp_path):
     system = chain_system(1.0)
     speeds = [15.0, 25.0, 35.0, 45.0]
@@ -168,3 +169,19 @@ def test_simulate_pass_under_jit_equals_eager():
     system = jx.System(jx.chain3d(), jx.Gaussian(0.01, 1.0))
     jitted = jax.jit(lambda a: jx.simulate_pass(jx.System(system.lattice, jx.Gaussian(a, 1.0)), 20.0, (100,)).loss)
     assert float(jitted(0.01)) == pytest.approx(float(jx.simulate_pass(system, 20.0, (100,)).loss), rel=1e-12)
+
+
+def test_warnings_point_at_the_callers_line():
+    """An echo warning names the line of the caller's code (here, this file), not a line inside jaxion or the
+    annotation checkers wrapped around it (``_validation.user_stacklevel``)."""
+    import inspect
+    import warnings
+
+    system = jx.System(jx.chain3d(99 / 4, confinement_parallel=1.0), jx.Gaussian(0.01, 1.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1
+        jx.sweep_passes(system, np.array([1.0, 20.0]), (60,), impacts=(0, 1.0, 0), progress=False, solver="verlet")
+    echoes = [w for w in caught if issubclass(w.category, jx.EchoWarning)]
+    assert echoes, [str(w.message) for w in caught]
+    assert all((w.filename, w.lineno) == (__file__, line) for w in echoes), [(w.filename, w.lineno) for w in echoes]

@@ -15,7 +15,6 @@ or ``jax.vmap`` through :func:`equinox.branched_error_if`, with the same message
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import TypeAlias, TypeVar
 
@@ -27,7 +26,7 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int
 
 from .._constants import FOUR_PI_SQ
-from .._validation import RealScalar, check_cells, check_finite, check_positive, is_concrete
+from .._validation import RealScalar, check_cells, check_finite, check_positive, is_concrete, warn_user
 
 __all__ = [
     "SOLVERS",
@@ -137,17 +136,16 @@ def check_status(result: ResultT, throw: bool, *, engine: str, detail: str = "")
     return eqx.tree_at(lambda r: r.loss, result, checked)
 
 
-def warn_failed_members(status, describe, *, stacklevel: int = 3) -> None:
+def warn_failed_members(status, describe) -> None:
     """Warn (``RuntimeWarning``) naming the members of a batch whose status is not success;
     ``describe(i)`` names member ``i`` (e.g. its speed)."""
     codes = np.asarray(status).reshape(-1)
     failed = np.flatnonzero(codes != SUCCESS)
     if failed.size:
         reasons = "; ".join(f"member {i} ({describe(int(i))}): {STATUS_MESSAGES[int(codes[i])]}" for i in failed[:10])
-        warnings.warn(
+        warn_user(
             f"{failed.size} member(s) failed: {reasons}. Their results are not meaningful (status != 0); the others are kept.",
             RuntimeWarning,
-            stacklevel=stacklevel,
         )
 
 
@@ -398,7 +396,6 @@ def warn_echo(
     *,
     what: str = "the run",
     remedy: str = "Use a larger supercell (or the memory engine) if that matters.",
-    stacklevel: int = 3,
 ) -> bool:
     """Warn (:class:`EchoWarning`) when ``duration`` exceeds the time sound needs to go around the periodic
     ``supercell`` (:func:`jaxion.supercell_echo_time`); ``what`` names what lasts that long, ``remedy`` what to do.
@@ -408,11 +405,10 @@ def warn_echo(
     echo = supercell_echo_time(lattice, supercell)
     if float(duration) <= echo:
         return False
-    warnings.warn(
+    warn_user(
         f"{what} lasts up to τ = {float(duration):.3g}, but sound goes around the periodic supercell {tuple(supercell)} in "
         f"τ ≈ {echo:.3g}: from then on finite-size echoes return to the sites the ion touches. {remedy}",
         EchoWarning,
-        stacklevel=stacklevel,
     )
     return True
 

@@ -221,7 +221,7 @@ def simulate(
     if is_concrete(start.position):
         check_inside(system, supercell, start.position, "the ion's start position")
     if check_echo and is_concrete((system.lattice, duration)):
-        warn_echo(system.lattice, supercell, duration, what="the run", stacklevel=3)
+        warn_echo(system.lattice, supercell, duration, what="the run")
     state0 = initial_state(system, supercell, start, initial_displacement, initial_velocity)
     args = make_args(system, supercell, start, bias_force, stop_plane, watch_sites)
     if max_frequency is None and is_concrete(system.lattice):
@@ -394,7 +394,7 @@ def simulate_pass(
         check_inside(system, supercell, np.stack([np.asarray(geometry.start), np.asarray(geometry.stop_point)]), "the ion's path")
     if check_echo and is_concrete((system.lattice, geometry.path_length, speed)):
         transit = float(geometry.path_length) / float(speed)
-        warn_echo(system.lattice, supercell, transit, what=f"at speed {float(speed):.3g} the pass", stacklevel=3)
+        warn_echo(system.lattice, supercell, transit, what=f"at speed {float(speed):.3g} the pass")
     return simulate(
         system,
         supercell,

@@ -140,7 +140,7 @@ def simulate_resumable(
     supercell = check_supercell(system.lattice, supercell, system.site_cells)
     start = check_ion_state(ion_position, ion_velocity, options.get("constraint"))
     duration, segment = float(duration), float(segment)
-    warn_echo(system.lattice, supercell, duration, what="the run", stacklevel=3)
+    warn_echo(system.lattice, supercell, duration, what="the run")
     edges = _segment_edges(duration, segment)
     state0 = initial_state(system, supercell, start, options.pop("initial_displacement", None), options.pop("initial_velocity", None))
     if options.get("solver") in FUSED_SOLVERS and options.get("dt") is None:

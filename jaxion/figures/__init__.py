@@ -43,10 +43,13 @@ def _number_key(number: str):
     return (int(digits) if digits else 0, number)
 
 
-def reproduce(names, out="figures", *, quick: bool = True, progress: bool = True, force: bool = False) -> dict:
+def reproduce(names, out="figures", *, quick: bool = True, progress: bool = True, force: bool = False,
+              verbose: bool = True) -> dict:
     """Make the named figures (``"all"`` for every one); returns ``{name: summary}``.
 
-    Files go to ``out/<name>.{png,pdf,npz,json}``, written to temporary names and renamed.
+    Files go to ``out/<name>.{png,pdf,npz,json}``, written to temporary names and renamed. ``verbose`` prints one
+    line per figure: its summary (what agrees with what) when made, or that it was skipped because its files exist
+    (``force`` redoes it); ``progress`` adds the progress bars and a line when a figure starts.
     """
     from ..io import atomic_write, run_metadata, save_json, save_npz
 
@@ -70,8 +73,9 @@ def reproduce(names, out="figures", *, quick: bool = True, progress: bool = True
                 previous = {}
             if previous.get("parameters", {}).get("quick") == quick and "summary" in previous:
                 summaries[name] = previous["summary"]
-                if progress:
-                    print(f"[{name}] already done ({meta_path}); --force to redo", flush=True)
+                if verbose:
+                    print(f"[{name}] skipped: already made with these settings ({meta_path}); --force to redo: "
+                          f"{previous['summary']}", flush=True)
                 continue
         if progress:
             print(f"[{name}] paper {spec.paper}, Fig. {spec.number}: {spec.title} ({'quick' if quick else 'full'} size)", flush=True)
@@ -90,6 +94,6 @@ def reproduce(names, out="figures", *, quick: bool = True, progress: bool = True
         metadata["summary"] = result.get("summary", "")
         save_json(meta_path, metadata)
         summaries[name] = metadata["summary"]
-        if progress:
+        if verbose:
             print(f"[{name}] {wall:.1f} s: {metadata['summary']}", flush=True)
     return summaries

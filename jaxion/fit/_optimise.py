@@ -93,8 +93,11 @@ class FitResult(eqx.Module):
         history: χ² per iteration and start, ``(iterations, starts)`` (optax phase, then the polish).
         reasons: why each start stopped ("gradient norm", "relative change", "max iterations",
             "non-finite").
-        iterations: iterations of each start.
+        iterations: iterations of each start: the optax phase's (at most ``max_iterations``) plus the polish's (at
+            most ``polish_steps``).
         best_index: index of the best start.
+
+    Printed, it shows the numbers (``name = value ± 1σ``, χ², why each start stopped), not array shapes.
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -119,6 +122,16 @@ class FitResult(eqx.Module):
     def errors(self) -> dict[str, float]:
         """1σ by name."""
         return {n: float(v) for n, v in zip(self.names, self.sigma)}
+
+    def __repr__(self) -> str:
+        lines = [f"FitResult: best of {len(self.reasons)} start(s) = start {self.best_index}, χ² = {float(self.chi2):.6g}"]
+        lines += [f"  {name} = {float(value):.6g} ± {float(error):.2g}" for name, value, error in zip(self.names, self.best, self.sigma)]
+        stops = {reason: self.reasons.count(reason) for reason in dict.fromkeys(self.reasons)}
+        lines.append("  stopped by: " + ", ".join(f"{reason} ({count})" for reason, count in stops.items())
+                     + f"; iterations {min(self.iterations)}–{max(self.iterations)}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
 
 
 def _masked(active, new, old):

@@ -17,7 +17,6 @@ the assembly picks the requested rows (``save_rows``).
 from __future__ import annotations
 
 import math
-import warnings
 from functools import reduce
 from typing import NamedTuple
 
@@ -27,6 +26,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..._constants import TWO_PI
+from ..._validation import warn_user
 from ...kernels import ResponseKernel, default_points_per_axis, kernel_valid_time, precompute_kernel, zone_modes_grid
 from ...kernels._tables import site_fractional
 from ...lattice import ZoneModes
@@ -248,7 +248,7 @@ def _check_grid_size(k_grid: int, dim: int, dof: int, duration: float) -> None:
         )
 
 
-def _check_recurrence(valid: float, needed: float, k_grid, allow: bool, stacklevel: int) -> None:
+def _check_recurrence(valid: float, needed: float, k_grid, allow: bool) -> None:
     if needed <= valid * (1 + 1e-9):
         return
     if not allow:
@@ -257,10 +257,10 @@ def _check_recurrence(valid: float, needed: float, k_grid, allow: bool, stacklev
             f"τ ≈ {valid:.4g} (after that it recurs like a {k_grid}-periodic supercell); raise points_per_axis "
             "(or pass allow_recurrence=True to accept the echo)."
         )
-    warnings.warn(
+    warn_user(
         f"allow_recurrence: the zone grid points_per_axis = {k_grid} is exact only up to τ ≈ {valid:.4g} of the {needed:.4g} "
         "this run needs; later, echoes return as in a periodic supercell of that size.",
-        stacklevel=stacklevel,
+        UserWarning,
     )
 
 
@@ -301,9 +301,9 @@ def _table_parts(system: System, method, schedule: Schedule, dt, kernel, memory_
     valid = kernel_valid_time(lattice, k_grid, fractional)
     if boundary == "periodic":
         warn_echo(lattice, (int(k_grid),) * lattice.dim, lags * dt, what="the run on the periodic supercell's kernel",
-                  remedy="Use a larger supercell, or the infinite lattice (supercell=None), if that matters.", stacklevel=6)
+                  remedy="Use a larger supercell, or the infinite lattice (supercell=None), if that matters.")
     else:
-        _check_recurrence(valid, lags * dt, k_grid, allow_recurrence, stacklevel=6)  # the caller of simulate_memory
+        _check_recurrence(valid, lags * dt, k_grid, allow_recurrence)
     modes = amplitudes = None
     if thermal is not None:
         modes = zone_modes_grid(lattice, int(thermal.points_per_axis or k_grid))
@@ -387,7 +387,7 @@ def _blocked_grid(system: System, num_steps: int, dt: float, points_per_axis, al
     k_grid = int(points_per_axis or default_points_per_axis(lattice, num_steps * dt, cells))
     _check_grid_size(k_grid, lattice.dim, lattice.dof, num_steps * dt)
     valid = kernel_valid_time(lattice, k_grid, cells)
-    _check_recurrence(valid, num_steps * dt, k_grid, allow_recurrence, stacklevel=7)
+    _check_recurrence(valid, num_steps * dt, k_grid, allow_recurrence)
     return k_grid, valid
 
 
