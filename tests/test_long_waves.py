@@ -32,9 +32,11 @@ A = 2.0  # lattice constant of the spring models
 EV_PER_A3_IN_GPA = 160.2177
 
 
-def spring_crystal(vectors, basis, masses, shells, name="springs", reach=2):
+def spring_crystal(vectors, basis, masses, shells, name="springs", reach=2, tension=None):
     """Central springs ``k d̂d̂ᵀ`` between atoms at distance ``|d|``; ``shells`` lists ``(distance, k)`` or
-    ``(distance, k, allowed (s, t) pairs)``. Every ordered pair is given (with its partner), plus the on-site blocks."""
+    ``(distance, k, allowed (s, t) pairs)``. Every ordered pair is given (with its partner), plus the on-site blocks.
+    ``tension = (length, f)`` stretches the bonds of that length by a tension ``f``: their blocks gain
+    ``(f/r)(1 − d̂d̂ᵀ)``."""
     vectors, basis = np.asarray(vectors, float), np.asarray(basis, float)
     forces, onsite = [], np.zeros((len(basis), 3, 3))
     for s, t in itertools.product(range(len(basis)), repeat=2):
@@ -44,30 +46,12 @@ def spring_crystal(vectors, basis, masses, shells, name="springs", reach=2):
             for shell in shells:
                 if r > 1e-9 and abs(r - shell[0]) < 1e-6 and (len(shell) == 2 or (s, t) in shell[2]):
                     block = shell[1] * np.outer(d, d) / r**2
-                    forces.append((offset, s, t, -block))
-                    onsite[s] += block
-    forces += [((0, 0, 0), s, s, onsite[s]) for s in range(len(basis))]
-    return jx.crystal(vectors, basis, masses, forces, name=name)
-
-
-def tensioned_crystal(vectors, basis, masses, shells, tension, reach=2):
-    """:func:`spring_crystal` with the bonds of length ``tension[0]`` stretched by a tension ``f = tension[1]``: their
-    blocks gain ``(f/r)(1 − d̂d̂ᵀ)``."""
-    vectors, basis = np.asarray(vectors, float), np.asarray(basis, float)
-    forces, onsite = [], np.zeros((len(basis), 3, 3))
-    for s, t in itertools.product(range(len(basis)), repeat=2):
-        for offset in itertools.product(range(-reach, reach + 1), repeat=3):
-            d = vectors @ (np.asarray(offset) + basis[t] - basis[s])
-            r = np.linalg.norm(d)
-            for shell in shells:
-                if r > 1e-9 and abs(r - shell[0]) < 1e-6 and (len(shell) == 2 or (s, t) in shell[2]):
-                    block = shell[1] * np.outer(d, d) / r**2
-                    if abs(r - tension[0]) < 1e-6:
+                    if tension is not None and abs(r - tension[0]) < 1e-6:
                         block = block + tension[1] / r * (np.eye(3) - np.outer(d, d) / r**2)
                     forces.append((offset, s, t, -block))
                     onsite[s] += block
     forces += [((0, 0, 0), s, s, onsite[s]) for s in range(len(basis))]
-    return jx.crystal(vectors, basis, masses, forces, name="tensioned")
+    return jx.crystal(vectors, basis, masses, forces, name=name)
 
 
 def hcp_springs(masses=(2.0, 3.0)):
@@ -329,7 +313,7 @@ def test_elastic_constants_warn_when_a_basis_atom_feels_a_force():
     relaxed = spring_crystal(A * np.eye(3), basis, [1.0, 1.0], shells, "off-centre")
     assert lw.equilibrium_violations(relaxed)[1] < 1e-13
     assert _elastic_warnings(relaxed) == []
-    pulled = tensioned_crystal(A * np.eye(3), basis, [1.0, 1.0], shells, tension=(near, 2.0))
+    pulled = spring_crystal(A * np.eye(3), basis, [1.0, 1.0], shells, "tensioned", tension=(near, 2.0))
     huang, rotation = lw.equilibrium_violations(pulled)
     assert rotation > 0.05 and huang < rotation  # observed 0.156 (Huang 0.027)
     messages = _elastic_warnings(pulled)
