@@ -88,18 +88,23 @@ class Sizes:
     local_greens_cells: int | None  # Ξ⁻¹ on this periodic supercell instead of the infinite lattice (tiny: cheaper)
     memory_duration: float
     memory_probe: float  # fraction of the duration the probe runs (1: the probe is the run)
+    thermal_members: int
+    thermal_duration: float
 
 
 DEVICE = Sizes(copy_elements=2**28, step_cells=(50, 100, 200), step_counts=(5000, 2000, 500), fig6_cells=100, fig6_duration=30.0,
                fig6_probe=1.0, fig4_cells=50, fig4_speeds=50, fig8_per_sign=20, fig8_duration=800.0, fig8_probe=1 / 8,
-               local_members=10_000, local_duration=30.0, local_greens_cells=None, memory_duration=30.0, memory_probe=1 / 4)
+               local_members=10_000, local_duration=30.0, local_greens_cells=None, memory_duration=30.0, memory_probe=1 / 4,
+               thermal_members=10_000, thermal_duration=100.0)
 TINY = Sizes(copy_elements=2**20, step_cells=(8, 10, 12), step_counts=(20, 20, 20), fig6_cells=10, fig6_duration=0.1,
              fig6_probe=0.02, fig4_cells=10, fig4_speeds=4, fig8_per_sign=2, fig8_duration=0.5, fig8_probe=1.0,
-             local_members=10, local_duration=2.0, local_greens_cells=10, memory_duration=0.1, memory_probe=1.0)
+             local_members=10, local_duration=2.0, local_greens_cells=10, memory_duration=0.1, memory_probe=1.0,
+             thermal_members=8, thermal_duration=0.5)
 
 # Share of the remaining budget each section gets (renormalised over the sections still to run, so time a
 # section leaves unused goes to the later ones).
-SHARES = {"copy": 0.02, "step": 0.10, "fig6-full": 0.20, "fig4": 0.08, "fig8": 0.30, "time-local": 0.10, "memory-fig6": 0.20}
+SHARES = {"copy": 0.02, "step": 0.10, "fig6-full": 0.18, "fig4": 0.08, "fig8": 0.27, "time-local": 0.10, "memory-fig6": 0.18,
+          "thermal": 0.07}
 FIG6_DT = 1e-3
 
 
@@ -570,6 +575,51 @@ def section_time_local(ctx: Context, budget: float) -> None:
                          values=dict(members=count, chunk=64, wall_s=warm64, first_call_s=cold)))
 
 
+def section_thermal(ctx: Context, budget: float) -> None:
+    """The stochastic time-local engine: the thermal-diffusion figure's channel, ``thermal_members`` trajectories
+    of ``thermal_duration`` (the issue's CPU target: 10 000 of τ = 100 in 60 s), one device, the whole batch in
+    one chunk on an accelerator; a probe of a tenth of the duration first, the whole run if the budget allows."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxion as jx
+    from jaxion.figures.thermal import LINE, POINT, channel_model
+
+    sizes = ctx.sizes
+    began = time.perf_counter()
+    model = channel_model()
+    build = time.perf_counter() - began
+    members, temperature = sizes.thermal_members, 0.05
+    rng = np.random.default_rng(0)
+    velocities = 2 * np.pi * np.sqrt(temperature / 0.05) * rng.standard_normal(members)[:, None] * LINE
+    starts = np.tile(POINT + LINE, (members, 1))
+    bath = jx.ThermalBath(temperature, jax.random.key(0), quantum=False)
+    chunk = members if ctx.accelerator else 2048
+
+    def run(duration: float):
+        return jx.simulate_local_thermal(model, starts, velocities, duration, thermal=bath, constraint=LINE,
+                                         save_times=jnp.linspace(0.0, duration, 101), devices=jax.devices()[:1], chunk_size=chunk)
+
+    probe_duration = sizes.thermal_duration / 10
+    _, cold = clock(lambda: run(probe_duration))
+    out, probe = clock(lambda: run(probe_duration))
+    steps = int(np.asarray(out.num_steps)[0])
+    per_step = probe / (members * steps)
+    projected = probe * 10
+    status, wall, note = "partial", probe, f"probe τ = {probe_duration:g} warm {probe:.2f} s (first call {cold:.2f} s)"
+    if time.perf_counter() - began + 1.2 * projected < budget:
+        out, wall = clock(lambda: run(sizes.thermal_duration))
+        status, note = "ok", note + f"; whole run {wall:.2f} s"
+    kinetic = float(np.mean(np.asarray(out.kinetic)[:, 20:])) / (temperature / 2)
+    ctx.emit(Row(
+        "thermal", f"stochastic (1.26), {members:,} trajectories, channel of thermal-diffusion, τ = {sizes.thermal_duration:g}, "
+        f"BAOAB dt {float(out.dt):.3g}, chunk {chunk}, 1 device", time.perf_counter() - began,
+        f"{note}; {per_step * 1e9:.3g} ns per member-step; ⟨KE⟩/(T/2) = {kinetic:.3f}; model build {build:.2f} s",
+        f"{projected:.1f} s" if status == "partial" else "-", status,
+        values=dict(members=members, chunk=chunk, wall_s=wall, probe_s=probe, first_call_s=cold, ns_per_member_step=per_step * 1e9),
+    ))
+
+
 def section_memory_fig6(ctx: Context, budget: float) -> None:
     from bench_memory import every
 
@@ -620,6 +670,7 @@ SECTIONS: dict[str, Callable[[Context, float], None]] = {
     "fig8": section_fig8,
     "time-local": section_time_local,
     "memory-fig6": section_memory_fig6,
+    "thermal": section_thermal,
 }
 
 

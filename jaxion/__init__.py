@@ -20,6 +20,7 @@ except _PackageNotFoundError:  # a checkout on PYTHONPATH, not installed (e.g. a
 
 from . import (
     crystals as crystals,
+    diffusion as diffusion,
     fit as fit,
     kernels as kernels,
     materials as materials,
@@ -35,6 +36,27 @@ from .crystals import (
     from_ase as from_ase,
     from_ase_phonons as from_ase_phonons,
     from_phonopy as from_phonopy,
+)
+from .diffusion import (
+    ArrheniusFit as ArrheniusFit,
+    BlockAverage as BlockAverage,
+    DiffusionEstimate as DiffusionEstimate,
+    Estimate as Estimate,
+    HopCounts as HopCounts,
+    HopRate as HopRate,
+    MeanSquareDisplacement as MeanSquareDisplacement,
+    VelocityAutocorrelation as VelocityAutocorrelation,
+    arrhenius_fit as arrhenius_fit,
+    block_average as block_average,
+    count_hops as count_hops,
+    diffusion_einstein as diffusion_einstein,
+    diffusion_green_kubo as diffusion_green_kubo,
+    drift_velocity as drift_velocity,
+    hop_rate as hop_rate,
+    mean_square_displacement as mean_square_displacement,
+    mobility as mobility,
+    nernst_einstein_mobility as nernst_einstein_mobility,
+    velocity_autocorrelation as velocity_autocorrelation,
 )
 from .dynamics import (
     STATUS_MESSAGES as STATUS_MESSAGES,
@@ -55,6 +77,12 @@ from .dynamics.local import (
     simulate_local_batch as simulate_local_batch,
     time_local_model as time_local_model,
 )
+from .dynamics.local_thermal import (
+    LangevinSplitting as LangevinSplitting,
+    ThermalLocalResult as ThermalLocalResult,
+    local_time_step as local_time_step,
+    simulate_local_thermal as simulate_local_thermal,
+)
 from .dynamics.memory import (
     MemoryResult as MemoryResult,
     MemoryState as MemoryState,
@@ -69,6 +97,13 @@ from .dynamics.thermal import (
     sample_mode_amplitudes as sample_mode_amplitudes,
     thermal_motion as thermal_motion,
     thermal_site_variance as thermal_site_variance,
+)
+from .dynamics.thermal_supercell import (
+    ThermalEnergy as ThermalEnergy,
+    ThermalState as ThermalState,
+    thermal_energy as thermal_energy,
+    thermal_state as thermal_state,
+    thermal_state_from_noise as thermal_state_from_noise,
 )
 from .figures import reproduce as reproduce
 from .fit import (
@@ -147,6 +182,7 @@ from .sweep import (
 from .system import (
     PassGeometry as PassGeometry,
     System as System,
+    channel_sites as channel_sites,
     cubic_cell_sites as cubic_cell_sites,
     cubic_face_sites as cubic_face_sites,
     line_sites as line_sites,
@@ -156,16 +192,27 @@ from .system import (
 )
 from .theory import (
     DriftVelocities as DriftVelocities,
+    EscapeRate as EscapeRate,
+    LandscapeExtrema as LandscapeExtrema,
     broadened_steady_state_loss as broadened_steady_state_loss,
     capture_speed as capture_speed,
     chain_loss_closed_form as chain_loss_closed_form,
     chain_loss_fast as chain_loss_fast,
     chain_loss_slow as chain_loss_slow,
     chain_loss_unconfined as chain_loss_unconfined,
+    depopulation_factor as depopulation_factor,
     drift_velocities as drift_velocities,
+    energy_diffusion_rate as energy_diffusion_rate,
+    energy_loss_per_orbit as energy_loss_per_orbit,
     extremal_speed as extremal_speed,
+    friction_regime as friction_regime,
+    hop_diffusion as hop_diffusion,
     interaction_forces as interaction_forces,
+    kramers_rate as kramers_rate,
+    landscape_extrema as landscape_extrema,
+    lifson_jackson_diffusion as lifson_jackson_diffusion,
     low_speed_loss as low_speed_loss,
+    melnikov_rate as melnikov_rate,
     memory_kernel as memory_kernel,
     mode_sum_loss as mode_sum_loss,
     recoil_matrix as recoil_matrix,
@@ -179,6 +226,7 @@ from .theory import (
     steady_state_roots as steady_state_roots,
     supercell_quadrature as supercell_quadrature,
     trajectory_mode_loss as trajectory_mode_loss,
+    transition_state_rate as transition_state_rate,
     velocity_near_mass as velocity_near_mass,
     zone_modes as zone_modes,
     zone_quadrature as zone_quadrature,

@@ -32,6 +32,7 @@ __all__ = [
     "cubic_cell_sites",
     "line_sites",
     "sites_near_line",
+    "channel_sites",
     "PassGeometry",
     "pass_geometry",
 ]
@@ -247,6 +248,27 @@ def sites_near_line(
     if len(chosen) == 0:
         raise ValueError(f"no site lies within cutoff={cutoff} of the path; increase the cutoff.")
     return chosen if lattice.atoms > 1 else chosen[:, :-1]
+
+
+def channel_sites(lattice: Lattice, point, period, cutoff: float) -> np.ndarray:
+    """The sites an ion in a channel along the lattice translation ``period`` can meet, for a time-local model that
+    reduces the ion's position by whole periods (``time_local_model(..., period=)``): every site within ``cutoff`` of
+    the line through ``point`` along ``period`` over the period where the reduction puts the ion
+    (``0 <= σ·a/|a|² < 1``). Choose ``cutoff`` beyond the pair potential's reach: sites beyond it are kept on one
+    side of the period's ends and not the other, so the landscape is periodic only to the size of the potential
+    there (for a Gaussian of width ``λ``, ``~e^{−(cutoff/λ)²/2}``; ``7λ`` gives ``2e-11``)."""
+    check_finite("period", period)
+    if np.shape(period) != (3,):
+        raise ValueError(f"period must be a lattice translation (3,); got shape {np.shape(period)}.")
+    length = float(np.linalg.norm(period))
+    check_positive("|period|", length)
+    check_finite("point", point)
+    if np.shape(point) != (3,):
+        raise ValueError(f"point must be a 3-vector; got shape {np.shape(point)}.")
+    unit = np.asarray(period, float) / length
+    point = np.asarray(point, float)
+    start = point - (point @ unit) * unit
+    return sites_near_line(lattice, start, unit, cutoff, length)
 
 
 # ---------------------------------------------------------------------- straight passes

@@ -830,5 +830,93 @@ CRYSTAL_CASES: list[Case] = [
 CASES += CRYSTAL_CASES
 
 
+
+# ---------------------------------------------------------------------- finite temperature
+@functools.cache
+def _cage_model():
+    system = jx.System(jx.simple_cubic(), jx.Gaussian(4.0, 0.5), jx.cubic_cell_sites(), mass_ratio=0.05)
+    return jx.time_local_model(system)
+
+
+def _noisy(thermal=None, dt=None, positions=None, model=None, **kwargs):
+    starts = np.tile([1.0, 1.0, 1.0], (2, 1)) if positions is None else positions
+    bath = jx.ThermalBath(0.02, jax.random.key(0), quantum=False) if thermal is None else thermal
+    return lambda: jx.simulate_local_thermal(_cage_model() if model is None else model, starts, np.zeros_like(starts), 0.1,
+                                             thermal=bath, dt=dt, **kwargs)
+
+
+def _traced_temperature(value):
+    def run():
+        starts = np.tile([1.0, 1.0, 1.0], (2, 1))
+        solve = eqx.filter_jit(lambda t: jx.simulate_local_thermal(
+            _cage_model(), starts, 0 * starts, 0.05, thermal=jx.ThermalBath(t, jax.random.key(0), quantum=False), dt=0.005,
+            max_steps=20).kinetic)
+        return jax.block_until_ready(solve(jnp.asarray(value)))
+    return run
+
+
+def _cosine(z):
+    return 0.1 * (1 - jnp.cos(jnp.pi * z))
+
+
+THERMAL_CASES: list[Case] = [
+    Case("thermal-local-quantum", lambda: _noisy(thermal=jx.ThermalBath(0.02, jax.random.key(0)))(), ValueError,
+         r"thermal\.quantum must be False", "the stochastic time-local engine with a quantum bath (its noise is classical)",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-not-a-bath", lambda: _noisy(thermal=0.02)(), ValueError, r"thermal must be a jaxion\.ThermalBath",
+         "thermal=0.02 instead of a ThermalBath", "jx.simulate_local_thermal"),
+    Case("thermal-local-negative-temperature", lambda: jx.ThermalBath(-0.1, jax.random.key(0), quantum=False), ValueError,
+         r"temperature must be finite and > 0", "T = −0.1", "jx.ThermalBath"),
+    Case("thermal-local-nan-temperature", lambda: jx.ThermalBath(float("nan"), jax.random.key(0), quantum=False), ValueError,
+         r"temperature must be finite and > 0", "T = NaN", "jx.ThermalBath"),
+    Case("thermal-local-traced-negative-temperature", _traced_temperature(-0.02), eqx.EquinoxRuntimeError,
+         r"thermal\.temperature must be finite and > 0", "T = −0.02 traced under jit (an in-graph check)",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-dt-oscillation", _noisy(dt=0.2), ValueError, r"dt = 0\.2 is too large for the landscape's oscillation",
+         "a step of 0.2 τ, longer than 1/8 of the cage's oscillation period", "jx.simulate_local_thermal"),
+    Case("thermal-local-dt-negative", _noisy(dt=-0.01), ValueError, r"dt must be finite and > 0", "dt = −0.01",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-key-shape", lambda: _noisy(thermal=jx.ThermalBath(0.02, jax.random.split(jax.random.key(0), 3),
+                                                                           quantum=False))(),
+         ValueError, r"thermal\.key must be one key or one key per member \(shape \(2,\)\)", "3 keys for 2 members",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-key-kind", lambda: jx.ThermalBath(0.02, np.arange(3.0), quantum=False), ValueError, r"key must be a jax\.random key",
+         "a float array as the key", "jx.ThermalBath"),
+    Case("thermal-local-recoil-not-psd", lambda: _noisy(model=jx.TimeLocalModel(_cage_model().system, -_cage_model().recoil,
+                                                                                _cage_model().greens))(),
+         ValueError, r"model\.recoil must be symmetric positive semi-definite", "a negative recoil matrix (the noise needs sqrt(Γ))",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-no-drag", lambda: _noisy(model=jx.time_local_model(_cage_model().system, drag=False,
+                                                                           greens=_cage_model().greens))(),
+         ValueError, r"model\.drag must be True", "a model without drag (no noise without it)", "jx.simulate_local_thermal"),
+    Case("thermal-local-positions-shape", _noisy(positions=np.ones(3)), ValueError,
+         r"ion_positions and ion_velocities must both have shape \(members, 3\)", "one (3,) position instead of (members, 3)",
+         "jx.simulate_local_thermal"),
+    Case("thermal-local-solver", _noisy(solver="rk4"), ValueError, r"unknown solver 'rk4'", "solver='rk4'",
+         "jx.simulate_local_thermal"),
+    Case("thermal-period-zero", lambda: jx.time_local_model(_cage_model().system, recoil=_cage_model().recoil,
+                                                            greens=_cage_model().greens, period=[0.0, 0.0, 0.0]),
+         ValueError, r"period must be a nonzero lattice translation", "a zero channel period", "jx.time_local_model"),
+    Case("thermal-channel-sites-period-shape", lambda: jx.channel_sites(jx.simple_cubic(), [1.0, 1.0, 0.0], [2.0], 2.5), ValueError,
+         r"period must be a lattice translation \(3,\)", "a channel period of shape (1,)", "jx.channel_sites"),
+    Case("thermal-state-negative-temperature", lambda: jx.thermal_state(jx.simple_cubic(), (4, 4, 4), jax.random.key(0), -1.0),
+         ValueError, r"temperature must be finite and > 0", "a supercell thermal state at T = −1", "jx.thermal_state"),
+    Case("thermal-state-bad-supercell", lambda: jx.thermal_state(jx.simple_cubic(), (4, 4), jax.random.key(0), 0.1),
+         ValueError, r"supercell", "a 2-axis supercell for a 3D lattice", "jx.thermal_state"),
+    Case("thermal-rates-temperature", lambda: jx.transition_state_rate(_cosine, 2.0, 0.0), ValueError, r"temperature",
+         "transition-state rate at T = 0", "jx.transition_state_rate"),
+    Case("thermal-rates-flat", lambda: jx.landscape_extrema(lambda z: 0.0 * z, 2.0), ValueError, r"potential",
+         "a flat landscape (no barrier)", "jx.landscape_extrema"),
+    Case("thermal-rates-negative-drag", lambda: jx.kramers_rate(_cosine, -1.0, 2.0, 0.05), ValueError, r"drag",
+         "a negative friction", "jx.kramers_rate"),
+    Case("thermal-hops-period", lambda: jx.count_hops(np.zeros(10), 0.0), ValueError, r"period must be finite and > 0",
+         "hop counting with period 0", "jx.count_hops"),
+    Case("thermal-arrhenius-one-temperature", lambda: jx.arrhenius_fit([0.1], [1.0]), ValueError, r"temperatures",
+         "an Arrhenius fit of one point", "jx.arrhenius_fit"),
+    Case("thermal-einstein-dt", lambda: jx.diffusion_einstein(np.zeros((2, 10, 3)), -1.0), ValueError, r"dt", "dt = −1",
+         "jx.diffusion_einstein"),
+]
+CASES += THERMAL_CASES
+
 # Known gaps: inputs still not handled well (each entry states the error it *should* raise). None now.
 KNOWN_GAPS: list[Case] = []

@@ -58,3 +58,26 @@ def test_sharded_sweep_equals_unsharded():
 @pytest.mark.slow  # ~20 s; the sweep's sharding test above runs by default
 def test_sharded_time_local_batch_equals_unsharded():
     assert "max abs difference" in _run_on_four_devices(LOCAL_SCRIPT)
+
+
+THERMAL_SCRIPT = textwrap.dedent(
+    """
+    import jax, numpy as np, jaxion as jx
+    assert len(jax.devices()) == 4, jax.devices()
+    system = jx.System(jx.simple_cubic(), jx.Gaussian(4.0, 0.5), jx.cubic_cell_sites(), mass_ratio=0.05)
+    model = jx.time_local_model(system)
+    members = 10  # not a multiple of 4: the batch is padded
+    starts = np.tile([1.0, 1.0, 1.0], (members, 1)) + 0.01 * np.arange(members)[:, None]
+    bath = jx.ThermalBath(0.02, jax.random.key(3), quantum=False)
+    run = lambda devices: jx.simulate_local_thermal(model, starts, 0 * starts, 2.0, thermal=bath, dt=0.005, devices=devices)
+    sharded, single = run(None), run(jax.devices()[:1])
+    # one key per member: the same noise whatever the device, so the trajectories agree to rounding
+    np.testing.assert_allclose(sharded.ion_positions, single.ion_positions, rtol=0, atol=1e-12)
+    print("max abs difference", np.max(np.abs(sharded.ion_positions - single.ion_positions)))
+    """
+)
+
+
+@pytest.mark.slow  # ~25 s
+def test_sharded_thermal_time_local_batch_equals_unsharded():
+    assert "max abs difference" in _run_on_four_devices(THERMAL_SCRIPT)

@@ -62,6 +62,11 @@ class TimeLocalModel(eqx.Module):
         greens: ``(sites, sites, dof, dof)`` static Green's function ``Ξ⁻¹`` between the sites (1.29).
         softening: ``"half"`` (default, relaxed-framework energy), ``"printed"`` (as printed) or ``"off"``.
         drag: include the drag force ``−HMHσ'``.
+        period: ``None``, or a lattice translation ``a`` along which the landscape repeats (a channel): the ion's
+            position is reduced by whole periods, ``σ → σ − floor(σ·a/|a|²) a``, before the sites' forces are
+            evaluated, so an ion that hops along the channel keeps meeting the same sites (chosen around one
+            period, e.g. by :func:`jaxion.channel_sites`). Exact when the sites hold every atom within the
+            potential's reach of the reduced positions.
     """
 
     system: System
@@ -69,6 +74,7 @@ class TimeLocalModel(eqx.Module):
     greens: Float[Array, "sites sites dof dof"]
     softening: str = eqx.field(static=True, default="half")
     drag: bool = eqx.field(static=True, default=True)
+    period: Float[Array, 3] | None = None
 
     def __check_init__(self):
         check_choice("softening", self.softening, SOFTENING_FACTORS)
@@ -79,15 +85,28 @@ class TimeLocalModel(eqx.Module):
             raise ValueError(f"greens must have shape {(n, n, dof, dof)}; got {self.greens.shape}.")
         check_finite("recoil", self.recoil)
         check_finite("greens", self.greens)
+        if self.period is not None:
+            if jnp.shape(self.period) != (3,):
+                raise ValueError(f"period must be a lattice translation (3,); got shape {jnp.shape(self.period)}.")
+            check_finite("period", self.period)
+            if is_concrete(self.period) and not float(np.linalg.norm(np.asarray(self.period))) > 0:
+                raise ValueError("period must be a nonzero lattice translation; got a zero vector.")
+
+    def reduce(self, ion_position: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3"]:
+        """The ion's position reduced by whole periods of the channel (itself when ``period`` is ``None``)."""
+        if self.period is None:
+            return ion_position
+        period = self.period
+        return ion_position - jnp.floor(ion_position @ period / jnp.dot(period, period))[..., None] * period
 
     def site_gradient(self, ion_position: Float[Array, 3]) -> Float[Array, "sites dof"]:
         """``∇_ρΦ(0, σ)``: the force (with a minus sign) the ion exerts on each site at rest."""
         zeros = jnp.zeros((len(self.system.sites), self.system.lattice.dof))
-        return jax.grad(self.system.interaction_energy, argnums=1)(ion_position, zeros)
+        return jax.grad(self.system.interaction_energy, argnums=1)(self.reduce(ion_position), zeros)
 
     def softened_potential(self, ion_position: Float[Array, 3]) -> Float[Array, ""]:
         """``U(σ) = Φ(0, σ) − c ∇_ρΦ·Ξ⁻¹·∇_ρΦ`` with ``c`` set by ``softening`` (1.26)."""
-        bare = self.system.landscape(ion_position)
+        bare = self.system.landscape(self.reduce(ion_position))
         factor = SOFTENING_FACTORS[self.softening]
         if factor == 0.0:
             return bare
@@ -96,7 +115,7 @@ class TimeLocalModel(eqx.Module):
 
     def drag_matrix(self, ion_position: Float[Array, 3]) -> Float[Array, "3 3"]:
         """``H M H`` with ``H = ∇∇Φ(0, σ)`` (1.23): the drag force is ``−HMH σ'``."""
-        hessian = jax.hessian(self.system.landscape)(ion_position)
+        hessian = jax.hessian(self.system.landscape)(self.reduce(ion_position))
         return hessian @ self.recoil @ hessian
 
     def _radial_energy(self, squared: Float[Array, " sites"]) -> Float[Array, " sites"]:
@@ -112,7 +131,29 @@ class TimeLocalModel(eqx.Module):
         return out
 
     def forces(self, ion_position: Float[Array, 3]) -> tuple[Float[Array, 3], Float[Array, "3 3"], Float[Array, ""]]:
-        """``(−∇U(σ), HMH, U(σ))`` in closed form from the pair potential's radial derivatives.
+        """``(−∇U(σ), HMH, U(σ))`` in closed form (:meth:`force_and_hessian`)."""
+        force, hessian, energy = self.force_and_hessian(ion_position)
+        return force, hessian @ self.recoil @ hessian, energy
+
+    def _radial_derivatives(self, ion_position: Float[Array, 3]):
+        """``d_a = R_a − σ`` (reduced σ) and ``φ_a``, ``φ'_a``, ``φ''_a`` (derivatives in ``r²``) of every site."""
+        separation = self.system.site_positions() - self.reduce(ion_position)
+        squared = jnp.sum(separation**2, axis=-1)
+        ones = jnp.ones_like(squared)
+
+        def value_and_slope(s):
+            return jax.jvp(self._radial_energy, (s,), (ones,))
+
+        (phi, slope), (_, curvature) = jax.jvp(value_and_slope, (squared,), (ones,))
+        return separation, phi, slope, curvature
+
+    def hessian(self, ion_position: Float[Array, 3]) -> Float[Array, "3 3"]:
+        """The bare landscape's Hessian ``H = Σ_a (2φ'_a I + 4φ''_a d_a d_aᵀ)`` alone (:meth:`force_and_hessian`)."""
+        separation, _, slope, curvature = self._radial_derivatives(ion_position)
+        return 2 * jnp.sum(slope) * jnp.eye(3) + 4 * jnp.einsum("a,ai,aj->ij", curvature, separation, separation)
+
+    def force_and_hessian(self, ion_position: Float[Array, 3]) -> tuple[Float[Array, 3], Float[Array, "3 3"], Float[Array, ""]]:
+        """``(−∇U(σ), H, U(σ))`` in closed form from the pair potential's radial derivatives (``H`` the bare Hessian).
 
         With ``d_a = R_a − σ``, ``φ_a = φ(d_a²)`` and primes derivatives in ``r²``: the site Hessians are
         ``H_a = 2φ'_a I + 4φ''_a d_a d_aᵀ`` (``H = Σ_a H_a``), the forces on the sites at rest
@@ -121,14 +162,7 @@ class TimeLocalModel(eqx.Module):
         The same quantities as :meth:`softened_potential` and :meth:`drag_matrix` (tested against them),
         with elementwise derivatives only: several times cheaper per step than nested ``jax.hessian``.
         """
-        separation = self.system.site_positions() - ion_position
-        squared = jnp.sum(separation**2, axis=-1)
-        ones = jnp.ones_like(squared)
-
-        def value_and_slope(s):
-            return jax.jvp(self._radial_energy, (s,), (ones,))
-
-        (phi, slope), (_, curvature) = jax.jvp(value_and_slope, (squared,), (ones,))
+        separation, phi, slope, curvature = self._radial_derivatives(ion_position)
         eye = jnp.eye(3)
         site_hessians = 2 * slope[:, None, None] * eye + 4 * curvature[:, None, None] * separation[:, :, None] * separation[:, None, :]
         gradient = -2 * jnp.sum(slope[:, None] * separation, axis=0)
@@ -145,8 +179,7 @@ class TimeLocalModel(eqx.Module):
             site_response = response if identity else response @ polarisation.T
             gradient = gradient + 2 * factor * jnp.einsum("aij,ai->j", site_hessians, site_response)
             energy = energy - factor * jnp.sum(site_forces * response)
-        hessian = jnp.sum(site_hessians, axis=0)
-        return -gradient, hessian @ self.recoil @ hessian, energy
+        return -gradient, jnp.sum(site_hessians, axis=0), energy
 
 
 def time_local_model(
@@ -157,12 +190,14 @@ def time_local_model(
     recoil=None,
     greens=None,
     supercell: Sequence[int] | None = None,
+    period=None,
 ) -> TimeLocalModel:
     """Build (1.26)'s ingredients: ``M`` by :func:`jaxion.theory.recoil_matrix` and ``Ξ⁻¹`` between the
     system's sites by :func:`jaxion.theory.static_greens_function` (infinite lattice, or the given
     periodic ``supercell`` to compare with a finite full-engine run). Pass ``recoil``/``greens`` to reuse
     precomputed ones. A lattice without a finite ``M`` (1D, confined, or with soft directions) raises
-    ``ValueError`` unless ``drag=False``."""
+    ``ValueError`` unless ``drag=False``. ``period``: a lattice translation along which the landscape repeats
+    (:class:`TimeLocalModel`), for an ion that hops along a channel."""
     from ..theory.greens import static_greens_function
     from ..theory.low_speed import recoil_matrix
 
@@ -175,7 +210,8 @@ def time_local_model(
             greens = jnp.zeros((n, n, dof, dof))
         else:
             greens = static_greens_function(system, supercell=supercell)  # between the sites (cell ..., atom)
-    return TimeLocalModel(system, jnp.asarray(recoil, float), jnp.asarray(greens, float), softening, drag)
+    return TimeLocalModel(system, jnp.asarray(recoil, float), jnp.asarray(greens, float), softening, drag,
+                          None if period is None else jnp.asarray(period, float))
 
 
 class LocalState(eqx.Module):

@@ -30,7 +30,7 @@ from ._registry import (
 
 def _load_all() -> None:
     """Import the modules that register the figures."""
-    from . import paper1, paper2, paper2_drift, paper2_steady, paper2_trapping  # noqa: F401
+    from . import paper1, paper2, paper2_drift, paper2_steady, paper2_trapping, thermal  # noqa: F401
 
 
 def figure_names() -> list[str]:
