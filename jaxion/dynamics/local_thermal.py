@@ -218,9 +218,10 @@ class LangevinSplitting(diffrax.AbstractStratonovichSolver):
     The O step solves ``dv = −Γ̃ v dτ + (4π²/μ) sqrt(2T) H M^{1/2} dW`` (``Γ̃ = 4π²HMH/μ``, frozen at the midpoint)
     by the midpoint rule, ``(1 + Γ̃h/2) v₁ = (1 − Γ̃h/2) v₀ + (4π²/μ) sqrt(2T) H M^{1/2} ΔW``. Because the noise
     covariance is ``2(T·4π²/μ) Γ̃ h``, this step leaves the Maxwell distribution ``N(0, 4π²T/μ)`` exactly
-    invariant for any ``h`` (``C[(1 − Γ̃h/2)² + 2Γ̃h]Cᵀ = 1`` with ``C = (1 + Γ̃h/2)⁻¹``): equipartition holds
-    without a step-size bias, and a 3×3 solve replaces the matrix exponential and square root. The symplectic
-    B–A–A–B part does not pump energy into weakly damped oscillations as a Runge–Kutta step does (Heun's
+    invariant for any ``h`` (``C[(1 − Γ̃h/2)² + 2Γ̃h]Cᵀ = 1`` with ``C = (1 + Γ̃h/2)⁻¹``): the friction step adds
+    no temperature bias (the kicks and drifts still do, at ``O(h²)``: ⟨KE⟩/(T/2) measured 0.998 ± 0.012 at the
+    default 40 steps per oscillation, 0.973 ± 0.011 at 20, 0.868 ± 0.010 at 10), and a 3×3 solve replaces the matrix exponential and
+    square root. The symplectic B–A–A–B part does not pump energy into weakly damped oscillations as a Runge–Kutta step does (Heun's
     ``(ωh)⁴/4`` per step), which matters here: the drag of real lattices is weak (``Γ̃ ≪ ω``).
     Two force evaluations per step (the kick force is carried over from the previous step).
 
@@ -437,9 +438,9 @@ def simulate_local_thermal(
         constraint: ``None`` (free 3D ion) or the direction of a line the ion is held on (forces and noise projected).
         bias_force: a constant force on the ion (a ``(3,)`` vector, or a scalar along ``constraint``), e.g. for the
             mobility.
-        solver: ``"baoab"`` (:class:`LangevinSplitting`, default: exact Maxwell distribution at any step, no energy
-            pumping), ``"heun"`` (Stratonovich Runge–Kutta) or ``"euler"`` (Euler–Maruyama, Itô) — the same process
-            as the step goes to zero.
+        solver: ``"baoab"`` (:class:`LangevinSplitting`, default: a friction step that keeps the
+            Maxwell distribution exactly, no energy pumping), ``"heun"`` (Stratonovich Runge–Kutta) or ``"euler"``
+            (Euler–Maruyama, Itô) — the same process as the step goes to zero.
         brownian: ``"unsafe"`` (:class:`diffrax.UnsafeBrownianPath`, fast) or ``"tree"``
             (:class:`diffrax.VirtualBrownianTree`, the same path for any step, and reverse-mode gradients:
             ``jax.grad`` through the run needs ``"tree"``; ``jax.jvp``/``jax.jacfwd`` work with either).
